@@ -1,0 +1,3 @@
+"""pipegen: pipeline specs in, lint-clean CloudFormation nested stacks out."""
+
+__version__ = "0.1.0"
