@@ -1,0 +1,143 @@
+"""Least-privilege roles built from awacs action constants.
+
+`RoleBuilder` enforces the house rules while the policy is written, so a blueprint cannot emit
+a violation: no wildcard actions, `Resource: "*"` only for actions on the allow-list (and then
+in a policy of their own), and `iam:PassRole` only with an `iam:PassedToService` condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement
+from troposphere import GetAtt, Sub, iam
+
+from generator.assembly.stack import ChildStack
+from generator.errors import AssemblyError
+
+POLICY_VERSION = "2012-10-17"
+
+
+@cache
+def wildcard_only_actions() -> dict[str, str]:
+    """Action -> the reason AWS accepts nothing narrower than `*` for it."""
+    text = resources.files("generator.data").joinpath("wildcard_only_actions.yaml").read_text()
+    return dict(yaml.safe_load(text))
+
+
+def action_name(action: Action) -> str:
+    return str(action.JSONrepr())
+
+
+def role_path(pipeline: str) -> str:
+    """Every role of a pipeline shares this path, so key policies can admit them all by ARN
+    pattern without naming roles that do not exist yet (which would create a cycle)."""
+    return f"/pipegen/{pipeline}/"
+
+
+def role_arn_pattern(pipeline: str) -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{role_path(pipeline)}*")
+
+
+@dataclass
+class Grant:
+    sid: str
+    actions: list[Action]
+    resources: list[Any]
+    condition: Condition | None = None
+
+    def statement(self) -> Statement:
+        props: dict[str, Any] = {
+            "Sid": self.sid,
+            "Effect": Allow,
+            "Action": self.actions,
+            "Resource": self.resources,
+        }
+        if self.condition is not None:
+            props["Condition"] = self.condition
+        return Statement(**props)
+
+
+@dataclass
+class RoleBuilder:
+    """Collects grants for one role and emits the role plus its policies into a stack."""
+
+    logical_id: str
+    description: str
+    trust: Principal
+    pipeline: str
+    grants: list[Grant] = field(default_factory=list)
+    trust_condition: Condition | None = None
+
+    def allow(
+        self,
+        sid: str,
+        actions: list[Action],
+        resources: list[Any],
+        condition: Condition | None = None,
+    ) -> RoleBuilder:
+        names = [action_name(a) for a in actions]
+        if not actions or not resources:
+            raise AssemblyError(f"{self.logical_id}.{sid}: a grant needs actions and resources")
+        for name in names:
+            if "*" in name:
+                raise AssemblyError(f"{self.logical_id}.{sid}: wildcard action {name}")
+        if resources == ["*"]:
+            unknown = [n for n in names if n not in wildcard_only_actions()]
+            if unknown:
+                raise AssemblyError(
+                    f"{self.logical_id}.{sid}: Resource '*' for {', '.join(unknown)}, which "
+                    "accept narrower resources; scope them to ARNs"
+                )
+        elif "*" in resources:
+            raise AssemblyError(f"{self.logical_id}.{sid}: mixes '*' with ARNs")
+        if "iam:PassRole" in names:
+            passed_to = condition.JSONrepr() if condition is not None else {}
+            if "iam:PassedToService" not in str(passed_to):
+                raise AssemblyError(
+                    f"{self.logical_id}.{sid}: iam:PassRole needs an iam:PassedToService condition"
+                )
+        self.grants.append(Grant(sid, actions, resources, condition))
+        return self
+
+    def build(self, stack: ChildStack) -> Any:
+        """Add the role and its policies to `stack`; returns the role's ARN expression."""
+        trust = Statement(
+            Effect=Allow,
+            Principal=self.trust,
+            Action=[Action("sts", "AssumeRole")],
+            **({"Condition": self.trust_condition} if self.trust_condition else {}),
+        )
+        role = stack.add(
+            iam.Role(
+                self.logical_id,
+                Description=self.description,
+                Path=role_path(self.pipeline),
+                AssumeRolePolicyDocument=PolicyDocument(Version=POLICY_VERSION, Statement=[trust]),
+                MaxSessionDuration=3600,
+            )
+        )
+        scoped = [g for g in self.grants if g.resources != ["*"]]
+        wildcard_only = [g for g in self.grants if g.resources == ["*"]]
+        for suffix, grants in (("Policy", scoped), ("WildcardOnlyPolicy", wildcard_only)):
+            if not grants:
+                continue
+            stack.add(
+                iam.PolicyType(
+                    f"{self.logical_id}{suffix}",
+                    PolicyName=f"{self.logical_id}{suffix}",
+                    Roles=[role.ref()],
+                    PolicyDocument=PolicyDocument(
+                        Version=POLICY_VERSION, Statement=[g.statement() for g in grants]
+                    ),
+                )
+            )
+        return GetAtt(role, "Arn")
+
+
+def service(name: str) -> Principal:
+    return Principal("Service", [f"{name}.amazonaws.com"])

@@ -1,0 +1,173 @@
+"""Rules that span several fields of a spec. Each returns issues located at a field path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from generator.spec.model import (
+    GIT_CONNECTION_PROVIDERS,
+    LOG_RETENTION_DAYS,
+    Environment,
+    PipelineSpec,
+)
+
+Loc = tuple[str | int, ...]
+
+# Plaintext variables with these names are almost always secrets in disguise.
+_SECRET_LOOKING = re.compile(
+    r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|AWS_ACCESS_KEY_ID|CREDENTIAL", re.I
+)
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    loc: Loc
+    message: str
+
+
+def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    """Rules every blueprint shares."""
+    yield from _check_source(spec)
+    yield from _check_build(spec)
+    yield from _check_tests(spec)
+    yield from _check_environments(spec)
+    if spec.log_retention_days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS if d >= 365)
+        yield SpecIssue(
+            ("log_retention_days",),
+            f"{spec.log_retention_days} is not a CloudWatch Logs retention period; "
+            f"use one of {allowed}",
+        )
+    elif spec.log_retention_days < 365:
+        yield SpecIssue(
+            ("log_retention_days",),
+            f"{spec.log_retention_days} days is below the 365 days that audits expect "
+            "(Security Hub CloudWatch.16); use 365 or more",
+        )
+    for key in spec.tags:
+        if key.startswith("pipegen:"):
+            yield SpecIssue(
+                ("tags", key),
+                f"tag key {key!r} is reserved: pipegen sets pipegen:* tags itself",
+            )
+
+
+def _check_source(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    source = spec.source
+    if source.provider in GIT_CONNECTION_PROVIDERS:
+        if not source.repository or not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", source.repository):
+            yield SpecIssue(
+                ("source", "repository"),
+                f"provider {source.provider} needs repository as 'owner/name' "
+                f"(got {source.repository!r})",
+            )
+    elif source.provider == "codecommit":
+        if not source.repository or not re.fullmatch(r"[\w.-]{1,100}", source.repository):
+            yield SpecIssue(
+                ("source", "repository"),
+                f"provider codecommit needs the repository name (got {source.repository!r})",
+            )
+    if source.provider == "s3":
+        if not source.bucket or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", source.bucket):
+            yield SpecIssue(
+                ("source", "bucket"),
+                f"provider s3 needs bucket, a valid S3 bucket name (got {source.bucket!r})",
+            )
+        if not source.object_key:
+            yield SpecIssue(
+                ("source", "object_key"),
+                "provider s3 needs object_key, the key of the source zip (e.g. 'app/source.zip')",
+            )
+    else:
+        for field in ("bucket", "object_key"):
+            if getattr(source, field) is not None:
+                yield SpecIssue(
+                    ("source", field),
+                    f"{field} applies to provider s3 only; remove it for provider "
+                    f"{source.provider}",
+                )
+    filters = source.file_paths.include or source.file_paths.exclude
+    if filters and source.provider not in GIT_CONNECTION_PROVIDERS:
+        yield SpecIssue(
+            ("source", "file_paths"),
+            "file_paths filters need a git trigger, which exists only for connection providers "
+            f"({', '.join(GIT_CONNECTION_PROVIDERS)}); remove file_paths for {source.provider}",
+        )
+    if source.connection == "create" and source.provider not in GIT_CONNECTION_PROVIDERS:
+        yield SpecIssue(
+            ("source", "connection"),
+            f"connection: create applies to connection providers only, not {source.provider}",
+        )
+    if source.provider == "github-enterprise" and source.connection == "create":
+        yield SpecIssue(
+            ("source", "connection"),
+            "a github-enterprise connection needs a host registered first; use "
+            "connection: parameter and pass the connection ARN",
+        )
+
+
+def _check_build(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    for name in spec.build.variables:
+        if _SECRET_LOOKING.search(name):
+            yield SpecIssue(
+                ("build", "variables", name),
+                f"{name} looks like a secret; move it to build.secrets with source "
+                "secrets-manager or parameter-store so its value stays out of the template",
+            )
+    seen: set[str] = set()
+    for index, secret in enumerate(spec.build.secrets):
+        if secret.name in seen or secret.name in spec.build.variables:
+            yield SpecIssue(
+                ("build", "secrets", index, "name"),
+                f"variable {secret.name} is defined twice; each build variable needs one source",
+            )
+        seen.add(secret.name)
+        if secret.source == "parameter-store" and not re.fullmatch(
+            r"/?[A-Za-z0-9_.\-/]+", secret.ref
+        ):
+            yield SpecIssue(
+                ("build", "secrets", index, "ref"),
+                f"{secret.ref!r} is not a Parameter Store name (letters, digits, _.-/)",
+            )
+    if spec.build.cache == "none" and spec.build.cache_paths:
+        yield SpecIssue(
+            ("build", "cache_paths"),
+            "cache_paths has no effect with cache: none; set cache to s3 or local",
+        )
+
+
+def _check_tests(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    seen: dict[str, int] = {}
+    for index, test in enumerate(spec.tests):
+        if test.kind in seen:
+            yield SpecIssue(
+                ("tests", index, "kind"),
+                f"test kind {test.kind!r} is already listed at tests[{seen[test.kind]}]; "
+                "list each kind once",
+            )
+        seen.setdefault(test.kind, index)
+
+
+def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    seen: dict[str, int] = {}
+    for index, env in enumerate(spec.environments):
+        if env.name in seen:
+            yield SpecIssue(
+                ("environments", index, "name"),
+                f"environment {env.name!r} is already defined at environments[{seen[env.name]}]; "
+                "environment names must be unique",
+            )
+        seen.setdefault(env.name, index)
+        if index == 0 and env.approval is not None:
+            yield SpecIssue(
+                ("environments", 0, "approval"),
+                "the first environment cannot have an approval gate: nothing has been deployed "
+                "for an approver to review yet; gate a later environment instead",
+            )
+        if env.on_failure != "retry" and "retry_mode" in env.model_fields_set:
+            yield SpecIssue(
+                ("environments", index, "retry_mode"),
+                "retry_mode applies only with on_failure: retry",
+            )

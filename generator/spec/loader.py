@@ -1,0 +1,211 @@
+"""Reads a spec file into a validated model, reporting every problem as `file:line: field: msg`."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from generator.errors import Located, SpecError
+from generator.spec.checks import Loc, SpecIssue
+
+LineIndex = dict[Loc, int]
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """('environments', 2, 'account') -> 'environments[2].account'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def read_yaml(path: Path, display: str) -> tuple[Any, LineIndex]:
+    """Parse YAML, keeping the line of every key and list item. Duplicate keys are errors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Located(display, None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SpecError([Located(display, None, "", f"cannot read the spec: {reason}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark is not None else None
+        raise SpecError(
+            [
+                Located(
+                    display,
+                    line,
+                    "",
+                    f"YAML syntax error: {problem}; check the indentation and quoting on this line",
+                )
+            ]
+        ) from None
+    if node is None:
+        raise SpecError(
+            [Located(display, 1, "", "the spec is empty; start from `pipegen new web-app NAME`")]
+        )
+    index: LineIndex = {}
+    duplicates: list[Located] = []
+    _index_node(node, (), index, duplicates, display)
+    if duplicates:
+        raise SpecError(duplicates)
+    return data, index
+
+
+def _index_node(
+    node: yaml.Node, loc: Loc, index: LineIndex, duplicates: list[Located], display: str
+) -> None:
+    index.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                duplicates.append(
+                    Located(
+                        display,
+                        key_node.start_mark.line + 1,
+                        format_loc((*loc, key)),
+                        "key defined twice; YAML would silently keep only the last one",
+                    )
+                )
+            seen.add(key)
+            index[(*loc, key)] = key_node.start_mark.line + 1
+            _index_node(value_node, (*loc, key), index, duplicates, display)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            index[(*loc, position)] = item.start_mark.line + 1
+            _index_node(item, (*loc, position), index, duplicates, display)
+
+
+def line_of(loc: Loc, index: LineIndex) -> int | None:
+    """The line of `loc`, or of its nearest ancestor that the file contains."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in index:
+            return index[loc[:end]]
+    return None
+
+
+def locate(display: str, index: LineIndex, issues: Iterable[SpecIssue]) -> list[Located]:
+    return [Located(display, line_of(i.loc, index), format_loc(i.loc), i.message) for i in issues]
+
+
+def validate_model(
+    model: type[BaseModel], data: Any, display: str, index: LineIndex
+) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues = [_translate(model, error) for error in exc.errors()]
+        raise SpecError(locate(display, index, issues)) from None
+
+
+def _translate(model: type[BaseModel], error: Any) -> SpecIssue:
+    loc: Loc = tuple(p for p in error["loc"] if p != "[key]")
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _fields_at(model, loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+        return SpecIssue(loc, f"unknown field {key!r}{hint}")
+    if kind == "missing":
+        return SpecIssue(loc, f"missing required field {loc[-1]!r}; add it")
+    if kind in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", ""))
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return SpecIssue(loc, f"{value!r} is not one of {', '.join(options)}{hint}")
+    if kind == "value_error":
+        return SpecIssue(loc, str(ctx.get("error", error["msg"])))
+    if kind == "string_pattern_mismatch":
+        what = "an e-mail address" if "@" in str(ctx.get("pattern")) else "in the expected format"
+        if "http" in str(ctx.get("pattern")):
+            what = "an http(s):// URL"
+        return SpecIssue(loc, f"{value!r} is not {what}")
+    if kind in ("too_short", "too_long"):
+        return SpecIssue(loc, _length_message(kind, ctx, value))
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = {"greater_than_equal": "at least", "less_than_equal": "at most"}.get(
+            kind, kind.replace("_", " ")
+        )
+        limit = next(iter(ctx.values()))
+        return SpecIssue(loc, f"{value!r} is out of range; use a value {bound} {limit}")
+    expected_type = {
+        "string_type": "text",
+        "int_type": "a whole number",
+        "int_parsing": "a whole number",
+        "int_from_float": "a whole number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+    }.get(kind)
+    if expected_type:
+        shown = type(value).__name__ if value is not None else "nothing"
+        return SpecIssue(loc, f"expected {expected_type}, got {shown} {value!r}")
+    return SpecIssue(loc, str(error["msg"]))
+
+
+def _length_message(kind: str, ctx: dict[str, Any], value: Any) -> str:
+    if kind == "too_short":
+        need = ctx.get("min_length", 1)
+        return f"needs at least {need} item{'s' if need != 1 else ''}"
+    most = ctx.get("max_length")
+    return f"has {ctx.get('actual_length', len(value))} items; at most {most} are allowed"
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The field names of the model found at `loc`, for "did you mean" hints."""
+    current: Any = model
+    for part in loc:
+        current = _inner_model(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any, part: str | int) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if isinstance(part, int) or part not in annotation.model_fields:
+            return None
+        return _unwrap(annotation.model_fields[part].annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, dict) and typing.get_args(annotation):
+        return _unwrap(typing.get_args(annotation)[-1])
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated so that the model or container underneath is visible."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = members[0]
+        else:
+            return annotation
