@@ -113,16 +113,16 @@ def assemble(
         stack_parameters = {
             name: root_value(value, by_name) for name, value in sorted(child.inputs.items())
         }
-        root.add_resource(
-            Stack(
-                child.logical_id,
-                TemplateURL=url,
-                Parameters=stack_parameters or None,
-                Tags=stack_tags,
-                DeletionPolicy="Delete",
-                UpdateReplacePolicy="Delete",
-            )
+        nested = Stack(
+            child.logical_id,
+            TemplateURL=url,
+            Tags=stack_tags,
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
         )
+        if stack_parameters:
+            nested.Parameters = stack_parameters
+        root.add_resource(nested)
     for out in outputs:
         value = root_value(out.value, by_name) if isinstance(out.value, Exported) else out.value
         root.add_output(Output(out.name, Value=value, Description=out.description))

@@ -73,11 +73,13 @@ class ChildStack:
 
     name: str
     description: str
+    extension: str = "yaml"
     template: Template = field(init=False)
     inputs: dict[str, StackValue] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.template = Template(Description=self.description)
+        self.template.set_version()
 
     @property
     def logical_id(self) -> str:
@@ -85,7 +87,7 @@ class ChildStack:
 
     @property
     def file_name(self) -> str:
-        return f"{self.name}.yaml"
+        return f"{self.name}.{self.extension}"
 
     def add(self, resource: AWSObject) -> Any:
         if resource.title in self.template.resources:

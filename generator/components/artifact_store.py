@@ -71,7 +71,8 @@ def same_account() -> dict[str, Any]:
 
 
 def key_policy(names: Names) -> PolicyDocument:
-    """Administration by the account; use by this pipeline's roles, by CloudWatch Logs for this
+    """Administration by the account; use by this pipeline's roles; decryption through S3 for
+    account principals that IAM allows (instance roles fetching revisions); by CloudWatch Logs for this
     pipeline's log groups, and by the services that publish to its encrypted topics (EventBridge
     and CloudWatch alarms take no source conditions here, per the EventBridge guide)."""
     return PolicyDocument(
@@ -91,6 +92,21 @@ def key_policy(names: Names) -> PolicyDocument:
                 Action=KEY_USE_ACTIONS,
                 Resource=["*"],
                 Condition=Condition(ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})),
+            ),
+            Statement(
+                Sid="AccountPrincipalsDecryptThroughS3",
+                Effect=Allow,
+                Principal=account_root(),
+                Action=[kms_actions.Decrypt],
+                Resource=["*"],
+                Condition=Condition(
+                    StringEquals(
+                        {
+                            "kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com"),
+                            "kms:CallerAccount": Ref("AWS::AccountId"),
+                        }
+                    )
+                ),
             ),
             Statement(
                 Sid="LogsEncryptPipelineLogGroups",

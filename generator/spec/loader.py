@@ -209,3 +209,40 @@ def _unwrap(annotation: Any) -> Any:
             annotation = members[0]
         else:
             return annotation
+
+
+def load_spec(path: Path, display: str | None = None) -> tuple[Any, Any]:
+    """(blueprint, validated spec) for a spec file, or SpecError naming every problem."""
+    from generator.blueprint import registry
+
+    shown = display or str(path)
+    data, index = read_yaml(path, shown)
+    if not isinstance(data, dict):
+        raise SpecError(
+            [
+                Located(
+                    shown,
+                    1,
+                    "",
+                    "a spec is a mapping of keys (name:, blueprint:, source:, environments:); "
+                    f"this file holds {type(data).__name__}",
+                )
+            ]
+        )
+    blueprints = registry()
+    chosen = data.get("blueprint")
+    if chosen not in blueprints:
+        names = sorted(blueprints)
+        if chosen is None:
+            message = f"missing required field 'blueprint'; choose one of {', '.join(names)}"
+        else:
+            close = difflib.get_close_matches(str(chosen), names, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(names)}"
+            message = f"unknown blueprint {chosen!r}{hint}"
+        raise SpecError(locate(shown, index, [SpecIssue(("blueprint",), message)]))
+    blueprint = blueprints[chosen]
+    spec = validate_model(blueprint.spec_model, data, shown, index)
+    issues = list(blueprint.checks(spec))
+    if issues:
+        raise SpecError(locate(shown, index, issues))
+    return blueprint, spec

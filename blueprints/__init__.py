@@ -1,0 +1,5 @@
+"""The blueprints pipegen ships; `generator.blueprint.registry()` finds them here."""
+
+from blueprints.web_app.blueprint import BLUEPRINT as WEB_APP
+
+ALL = (WEB_APP,)

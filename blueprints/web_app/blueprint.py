@@ -1,0 +1,233 @@
+"""web-app: build, test and deploy a web application to EC2 Auto Scaling groups via CodeDeploy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from blueprints.web_app import parameters
+from blueprints.web_app.spec import WebAppEnvironment, WebAppSpec
+from generator.assembly.assemble import RootOutput, TemplateSet
+from generator.blueprint import Blueprint
+from generator.components import codedeploy
+from generator.components.source import SOURCE_ARTIFACT
+from generator.composer import BUILD_ARTIFACT, Defaults, PipelineComposer
+from generator.pipeline_plan import AlarmWatch, OnFailure, Stage
+from generator.spec.checks import SpecIssue
+from generator.templating import render_template
+
+DEFAULTS = Defaults(
+    build_commands=("make build",),
+    test_commands={
+        "unit": ("make test-unit",),
+        "integration": ("make test-integration",),
+        "security-scan": (
+            "pip install --quiet --disable-pip-version-check semgrep==1.95.0",
+            "semgrep scan --config p/default --error --junit-xml "
+            "--junit-xml-output=reports/sast/semgrep.xml",
+        ),
+    },
+    smoke_test=(
+        'curl --fail --silent --show-error --retry 10 --retry-delay 6 --retry-all-errors '
+        '--max-time 10 "$TARGET_URL/health"',
+    ),
+)
+
+
+class WebAppBlueprint(Blueprint):
+    name = "web-app"
+    summary = "Web application on EC2 Auto Scaling groups behind an ALB, deployed by CodeDeploy"
+    spec_model = WebAppSpec
+
+    def checks(self, spec: Any) -> Iterator[SpecIssue]:
+        yield from super().checks(spec)
+        for index, env in enumerate(spec.environments):
+            loc = ("environments", index)
+            if env.account is not None:
+                yield SpecIssue(
+                    (*loc, "account"),
+                    "web-app deploys into the account that runs the pipeline; remove account, "
+                    "or use the multi-region blueprint for cross-account delivery",
+                )
+            if env.region is not None and env.region != spec.region:
+                yield SpecIssue(
+                    (*loc, "region"),
+                    f"web-app deploys in the pipeline's region ({spec.region}); remove region, "
+                    "or use the multi-region blueprint",
+                )
+            deploy = env.deploy
+            for field, pattern_name in (
+                ("auto_scaling_group", "auto_scaling_group"),
+                ("target_group_arn", "target_group_arn"),
+                ("load_balancer_arn", "load_balancer_arn"),
+                ("instance_role_arn", "instance_role_arn"),
+            ):
+                value = getattr(deploy, field)
+                if value is not None and not parameters.matches(pattern_name, value):
+                    yield SpecIssue(
+                        (*loc, "deploy", field),
+                        f"{value!r} is not a valid {field.replace('_', ' ')}; expected something "
+                        f"like {parameters.EXAMPLES[pattern_name]!r}",
+                    )
+            if deploy.alarms and deploy.load_balancer_arn is not None:
+                yield SpecIssue(
+                    (*loc, "deploy", "load_balancer_arn"),
+                    "load_balancer_arn is used only for the alarms pipegen creates; with your own "
+                    "alarms listed, remove it",
+                )
+            if spec.strategy(index) != "blue-green" and deploy.instance_role_arn is not None:
+                yield SpecIssue(
+                    (*loc, "deploy", "instance_role_arn"),
+                    "instance_role_arn applies to blue-green deployments only",
+                )
+
+    def starter_spec(self, name: str) -> str:
+        return render_template("blueprints.web_app", "starter", "spec.yaml.j2", name=name)
+
+    def build(self, spec: WebAppSpec, template_format: str) -> TemplateSet:
+        composer = PipelineComposer(
+            spec, blueprint=self.name, template_format=template_format, defaults=DEFAULTS
+        )
+        names = composer.names
+        stages: list[Stage] = composer.ci_stages()
+        targets = [self.target(composer, spec, i) for i in range(len(spec.environments))]
+        composer.watch_alarms(codedeploy.alarm_arns(names, targets))
+        service_role = composer.role(codedeploy.codedeploy_role(composer.iam_stack, names, targets))
+        codedeploy.server_application(composer.deploy_stack, names)
+        smoke_project = composer.smoke_test_project()
+        previous_url: Any = None
+        for index, (env, target) in enumerate(zip(spec.environments, targets, strict=True)):
+            gate = composer.approval_stage(index, previous_url)
+            if gate is not None:
+                stages.append(gate)
+            codedeploy.server_deployment_group(composer.deploy_stack, names, target, service_role)
+            stages.append(self.deploy_stage(composer, env, target, smoke_project))
+            previous_url = self.env_parameters(spec, index).url
+        instance_policy = codedeploy.instance_artifact_policy(composer.iam_stack, names, composer.store)
+        starter = self.app_files(spec)
+        return composer.compose(
+            stages,
+            outputs=[
+                RootOutput(
+                    "InstanceArtifactReadPolicyArn",
+                    instance_policy,
+                    "Attach this managed policy to the instance role of every Auto Scaling group",
+                )
+            ],
+            files=starter,
+        )
+
+    # -- per environment -------------------------------------------------------------------
+
+    def env_parameters(self, spec: WebAppSpec, index: int) -> parameters.EnvironmentParameters:
+        env = spec.environments[index]
+        return parameters.environment_parameters(
+            env.name,
+            blue_green=spec.strategy(index) == "blue-green",
+            creates_alarms=not env.deploy.alarms,
+            defaults={
+                "auto_scaling_group": env.deploy.auto_scaling_group,
+                "target_group_arn": env.deploy.target_group_arn,
+                "load_balancer_arn": env.deploy.load_balancer_arn,
+                "instance_role_arn": env.deploy.instance_role_arn,
+                "url": env.url,
+            },
+        )
+
+    def target(
+        self, composer: PipelineComposer, spec: WebAppSpec, index: int
+    ) -> codedeploy.ServerTarget:
+        env = spec.environments[index]
+        params = self.env_parameters(spec, index)
+        alarms: tuple[codedeploy.RollbackAlarm, ...]
+        if env.deploy.alarms:
+            alarms = tuple(codedeploy.RollbackAlarm(name) for name in env.deploy.alarms)
+        else:
+            assert params.load_balancer_arn is not None
+            alarms = codedeploy.target_group_alarms(
+                composer.deploy_stack,
+                composer.names,
+                env.name,
+                target_group_arn=params.target_group_arn,
+                load_balancer_arn=params.load_balancer_arn,
+                thresholds=codedeploy.AlarmThresholds(
+                    error_5xx_count=env.deploy.error_5xx_threshold,
+                    latency_p95_seconds=env.deploy.latency_p95_seconds,
+                ),
+            )
+        return codedeploy.ServerTarget(
+            environment=env.name,
+            strategy=spec.strategy(index),
+            deployment_config=env.deploy.deployment_config,
+            auto_scaling_group=params.auto_scaling_group,
+            target_group_arn=params.target_group_arn,
+            alarms=alarms,
+            termination_wait_minutes=env.deploy.termination_wait_minutes,
+            instance_role_arn=params.instance_role_arn,
+        )
+
+    def deploy_stage(
+        self,
+        composer: PipelineComposer,
+        env: WebAppEnvironment,
+        target: codedeploy.ServerTarget,
+        smoke_project: str,
+    ) -> Stage:
+        names = composer.names
+        role = composer.action_role(
+            codedeploy.deploy_action_role(
+                composer.iam_stack,
+                names,
+                env.name,
+                target.config_name,
+                composer.store,
+                composer.pipeline_role_arn,
+            )
+        )
+        spec = composer.spec
+        index = [e.name for e in spec.environments].index(env.name)
+        url = self.env_parameters(spec, index).url
+        smoke = composer.codebuild_step(
+            "SmokeTest",
+            smoke_project,
+            inputs=(SOURCE_ARTIFACT,),
+            run_order=2,
+            variables=(("TARGET_URL", url), ("DEPLOY_ENVIRONMENT", env.name)),
+            category="Test",
+        )
+        return Stage(
+            name=f"Deploy{env.name.capitalize()}",
+            steps=(codedeploy.deploy_step(env.name, names, role, BUILD_ARTIFACT), smoke),
+            on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
+            watch=AlarmWatch(
+                alarm_names=tuple(a.handle or a.name for a in target.alarms),
+                wait_minutes=env.deploy.bake_minutes,
+            ),
+        )
+
+    # -- application starter files ---------------------------------------------------------
+
+    def app_files(self, spec: WebAppSpec) -> dict[str, str]:
+        build = spec.build
+        context = {
+            "spec": spec,
+            "build": build,
+            "commands": build.commands or list(DEFAULTS.build_commands),
+            "app": spec.name,
+        }
+        files = {
+            "buildspec.yml": "buildspec.yml.j2",
+            "appspec.yml": "appspec.yml.j2",
+            "scripts/application_stop.sh": "scripts/application_stop.sh.j2",
+            "scripts/before_install.sh": "scripts/before_install.sh.j2",
+            "scripts/after_install.sh": "scripts/after_install.sh.j2",
+            "scripts/application_start.sh": "scripts/application_start.sh.j2",
+            "scripts/validate_service.sh": "scripts/validate_service.sh.j2",
+        }
+        return {
+            path: render_template("blueprints.web_app", "starter", template, **context)
+            for path, template in files.items()
+        }
+
+
+BLUEPRINT = WebAppBlueprint()

@@ -1,0 +1,161 @@
+"""`pipegen`: build, validate, list, new, schema. Exit 0 ok, 1 lint failure, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from generator import __version__
+from generator.errors import PipegenError
+
+DEFAULT_SPECS = Path("pipelines")
+DEFAULT_OUT = Path("output")
+
+
+def _fail(error: PipegenError) -> None:
+    click.echo(str(error), err=True)
+    sys.exit(error.exit_code)
+
+
+class _Group(click.Group):
+    """Turns every PipegenError into its message and exit code; bad usage exits 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PipegenError as error:
+            _fail(error)
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"{where}{error.strerror or error}", err=True)
+            sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as error:  # a bug: say so plainly, keep the traceback opt-in
+            if os.environ.get("PIPEGEN_DEBUG"):
+                raise
+            click.echo(
+                f"pipegen internal error: {type(error).__name__}: {error}\n"
+                "This is a bug in pipegen, not in your spec. Rerun with PIPEGEN_DEBUG=1 for the "
+                "traceback and report it.",
+                err=True,
+            )
+            sys.exit(70)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pipegen")
+def main() -> None:
+    """Turn short pipeline specs into lint-clean CloudFormation for AWS CodePipeline."""
+
+
+def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
+    from generator.build import find_specs
+
+    if specs:
+        return list(specs), False
+    found = find_specs(DEFAULT_SPECS)
+    if not found:
+        raise click.UsageError(f"no specs given and none found in {DEFAULT_SPECS}/")
+    return found, True
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT,
+              show_default=True, help="Folder that receives one sub-folder per pipeline.")
+@click.option("--format", "template_format", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True, help="Template format.")
+def build(specs: tuple[Path, ...], out_dir: Path, template_format: str) -> None:
+    """Build SPECS (default: every spec in pipelines/) into OUT/<pipeline>/.
+
+    Templates are linted before anything in OUT changes. Building all specs also removes
+    the output of pipelines whose spec is gone.
+    """
+    from generator.build import build as run_build
+
+    paths, all_specs = _spec_paths(specs)
+    started = time.perf_counter()
+    result = run_build(paths, out_dir, template_format=template_format, prune=all_specs)
+    elapsed = time.perf_counter() - started
+    for name in result.pipelines:
+        click.echo(f"built {out_dir / name}/")
+    for name in result.removed:
+        click.echo(f"removed {out_dir / name}/ (its spec is gone)")
+    click.echo(f"{len(result.pipelines)} pipeline(s), {result.files} files, lint clean, {elapsed:.2f}s")
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
+def validate(specs: tuple[Path, ...]) -> None:
+    """Check SPECS (default: every spec in pipelines/) without building anything."""
+    from generator.build import load_all
+
+    paths, _ = _spec_paths(specs)
+    for path, _blueprint, spec in load_all(paths):
+        click.echo(f"{path}: ok ({spec.blueprint} pipeline {spec.name})")  # type: ignore[attr-defined]
+
+
+@main.command(name="list")
+def list_blueprints() -> None:
+    """The blueprints and their options."""
+    from generator.blueprint import registry
+
+    for name, blueprint in sorted(registry().items()):
+        click.echo(f"{name}: {blueprint.summary}")
+        env_model = blueprint.spec_model.model_fields["environments"].annotation
+        deploy = env_model.__args__[0].model_fields.get("deploy")  # type: ignore[union-attr]
+        if deploy is not None:
+            click.echo("  environments[].deploy options:")
+            for field_name, field in deploy.annotation.model_fields.items():  # type: ignore[union-attr]
+                text = (field.description or "").split(". ")[0]
+                click.echo(f"    {field_name}: {text}".rstrip(": "))
+
+
+@main.command()
+@click.argument("blueprint")
+@click.argument("name")
+def new(blueprint: str, name: str) -> None:
+    """Print a commented starting spec: pipegen new web-app my-shop > pipelines/my-shop.yaml"""
+    from generator.blueprint import registry
+    from generator.spec.types import _pipeline_name
+
+    blueprints = registry()
+    if blueprint not in blueprints:
+        raise click.BadParameter(
+            f"unknown blueprint {blueprint!r}; choose one of {', '.join(sorted(blueprints))}",
+            param_hint="BLUEPRINT",
+        )
+    try:
+        _pipeline_name(name)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="NAME") from None
+    click.echo(blueprints[blueprint].starter_spec(name), nl=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of specs, for editor validation."""
+    from typing import Annotated, Union
+
+    from pydantic import Field, TypeAdapter
+
+    from generator.blueprint import registry
+
+    models = tuple(b.spec_model for b in registry().values())
+    union: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="blueprint")]  # noqa: UP007
+    document = TypeAdapter(union).json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "pipegen pipeline spec"
+    click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

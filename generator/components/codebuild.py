@@ -1,0 +1,249 @@
+"""CodeBuild projects: one role, one encrypted log group and one report group each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from awacs import codebuild as cb
+from awacs import logs as logs_actions
+from awacs import secretsmanager, ssm
+from troposphere import GetAtt, Sub, codebuild, logs
+
+from generator.assembly.stack import ChildStack, Exported
+from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.components.iam import RoleBuilder, service
+from generator.components.grants import artifact_read, artifact_write, key_use
+from generator.naming import Names, arn
+from generator.spec.model import SecretReference
+from generator.templating import render_template
+
+ENV_TYPE = {"SECRETS_MANAGER": "SECRETS_MANAGER", "PARAMETER_STORE": "PARAMETER_STORE"}
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """Everything that makes one CodeBuild project, independent of CloudFormation."""
+
+    purpose: str  # "build", "unit-tests", ... : part of the project name
+    description: str
+    image: str
+    compute_type: str
+    timeout_minutes: int
+    buildspec: str  # inline buildspec text, or a path in the source artifact
+    inline: bool
+    reports: bool
+    writes_artifacts: bool
+    cache: str = "none"  # "s3" | "local" | "none"
+    variables: dict[str, str] = field(default_factory=dict)
+    secrets: Sequence[SecretReference] = ()
+
+
+def pipeline_step_buildspec(
+    commands: Sequence[str],
+    *,
+    install: Sequence[str] = (),
+    reports: str | None = None,
+    cache_paths: Sequence[str] = (),
+) -> str:
+    """Render an inline buildspec. `${` in user commands is escaped for Fn::Sub."""
+
+    def escape(text: str) -> str:
+        return text.replace("${", "${!")
+
+    report_dir = reports.split("/", 1)[0] if reports and "/" in reports else "reports"
+    return render_template(
+        "generator",
+        "templates/buildspecs",
+        "pipeline-step.yml.j2",
+        install=[escape(c) for c in install],
+        commands=[escape(c) for c in commands],
+        reports=escape(reports) if reports else None,
+        report_dir=report_dir,
+        cache_paths=[escape(p) for p in cache_paths],
+        exported_variables=[],
+    )
+
+
+def secret_value(secret: SecretReference) -> str:
+    return secret.ref
+
+
+def secret_resource(secret: SecretReference) -> Any:
+    """The ARN a secret reference resolves to, for the role's read grant."""
+    ref = secret.ref
+    if secret.source == "parameter-store":
+        name = ref.lstrip("/")
+        return arn("ssm", f"parameter/{name}")
+    if ref.startswith("arn:"):
+        return ":".join(ref.split(":")[:7])  # drop :json-key:version-stage:version-id
+    secret_id = ref.split(":", 1)[0]
+    # Secrets Manager appends six random characters to the name in the ARN.
+    return arn("secretsmanager", f"secret:{secret_id}-??????")
+
+
+def project_role(
+    names: Names, spec: ProjectSpec, store: ArtifactStore, stack: ChildStack
+) -> RoleBuilder:
+    project = names.project(spec.purpose)
+    log_group = names.build_log_group(project)
+    role = RoleBuilder(
+        logical_id=f"{_pascal(spec.purpose)}ProjectRole",
+        description=f"CodeBuild project {project}",
+        trust=service("codebuild"),
+        pipeline=names.pipeline,
+    )
+    role.allow(
+        "WriteOwnLogs",
+        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+        [names.log_group_arn(log_group), names.log_stream_arn(log_group)],
+    )
+    bucket_arn = stack.use(store.bucket_arn)
+    role.allow(*artifact_read(bucket_arn))
+    if spec.writes_artifacts or spec.cache == "s3":
+        role.allow(*artifact_write(bucket_arn))
+    role.allow(*key_use(stack.use(store.key_arn)))
+    if spec.reports:
+        role.allow(
+            "PublishTestReports",
+            [cb.CreateReport, cb.UpdateReport, cb.BatchPutTestCases, cb.BatchPutCodeCoverages],
+            [names.report_group_arn(project)],
+        )
+    manager = [s for s in spec.secrets if s.source == "secrets-manager"]
+    store_params = [s for s in spec.secrets if s.source == "parameter-store"]
+    if manager:
+        role.allow(
+            "ReadBuildSecrets",
+            [secretsmanager.GetSecretValue],
+            [secret_resource(s) for s in manager],
+        )
+    if store_params:
+        role.allow(
+            "ReadBuildParameters",
+            [ssm.GetParameters, ssm.GetParameter],
+            [secret_resource(s) for s in store_params],
+        )
+    return role
+
+
+def _pascal(text: str) -> str:
+    return "".join(part.capitalize() for part in text.split("-"))
+
+
+def environment_variables(spec: ProjectSpec) -> list[codebuild.EnvironmentVariable]:
+    variables = [
+        codebuild.EnvironmentVariable(Name=name, Type="PLAINTEXT", Value=value)
+        for name, value in sorted(spec.variables.items())
+    ]
+    for secret in spec.secrets:
+        kind = "SECRETS_MANAGER" if secret.source == "secrets-manager" else "PARAMETER_STORE"
+        variables.append(
+            codebuild.EnvironmentVariable(Name=secret.name, Type=kind, Value=secret_value(secret))
+        )
+    return variables
+
+
+def build_log_group(
+    stack: ChildStack, names: Names, purpose: str, key_arn: Any, days: int
+) -> None:
+    project = names.project(purpose)
+    stack.add(
+        logs.LogGroup(
+            f"{_pascal(purpose)}LogGroup",
+            LogGroupName=names.build_log_group(project),
+            KmsKeyId=key_arn,
+            RetentionInDays=days,
+            **RETAIN,
+        )
+    )
+
+
+def report_group(
+    stack: ChildStack, names: Names, purpose: str, bucket: Any, key_arn: Any
+) -> codebuild.ReportGroup:
+    project = names.project(purpose)
+    return stack.add(
+        codebuild.ReportGroup(
+            f"{_pascal(purpose)}ReportGroup",
+            Name=names.report_group(project),
+            Type="TEST",
+            DeleteReports=True,
+            ExportConfig=codebuild.ReportExportConfig(
+                ExportConfigType="S3",
+                S3Destination=codebuild.S3ReportExportConfig(
+                    Bucket=bucket,
+                    Path=f"reports/{project}",
+                    Packaging="NONE",
+                    EncryptionKey=key_arn,
+                    EncryptionDisabled=False,
+                ),
+            ),
+        )
+    )
+
+
+def cache_config(spec: ProjectSpec, bucket: Any, project: str) -> codebuild.ProjectCache:
+    if spec.cache == "s3":
+        return codebuild.ProjectCache(Type="S3", Location=Sub(f"${{Bucket}}/cache/{project}", Bucket=bucket))
+    if spec.cache == "local":
+        return codebuild.ProjectCache(
+            Type="LOCAL", Modes=["LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
+        )
+    return codebuild.ProjectCache(Type="NO_CACHE")
+
+
+def build_project(
+    stack: ChildStack,
+    names: Names,
+    spec: ProjectSpec,
+    *,
+    role_arn: Exported,
+    store: ArtifactStore,
+    log_retention_days: int,
+) -> str:
+    """Add the project, its log group and report group; returns the project name."""
+    project = names.project(spec.purpose)
+    key_arn = stack.use(store.key_arn)
+    bucket = stack.use(store.bucket_name)
+    build_log_group(stack, names, spec.purpose, key_arn, log_retention_days)
+    buildspec: Any = spec.buildspec
+    if spec.inline and spec.reports:
+        group = report_group(stack, names, spec.purpose, bucket, key_arn)
+        buildspec = Sub(spec.buildspec, ReportGroupArn=GetAtt(group, "Arn"))
+    elif spec.inline:
+        buildspec = spec.buildspec.replace("${!", "${")  # no Fn::Sub, so no escaping
+    elif spec.reports:
+        report_group(stack, names, spec.purpose, bucket, key_arn)
+    environment: dict[str, Any] = {
+        "Type": "ARM_CONTAINER" if "aarch64" in spec.image else "LINUX_CONTAINER",
+        "Image": spec.image,
+        "ComputeType": spec.compute_type,
+        "ImagePullCredentialsType": "CODEBUILD",
+        "PrivilegedMode": False,
+    }
+    variables = environment_variables(spec)
+    if variables:
+        environment["EnvironmentVariables"] = variables
+    stack.add(
+        codebuild.Project(
+            f"{_pascal(spec.purpose)}Project",
+            Name=project,
+            Description=spec.description,
+            ServiceRole=stack.use(role_arn),
+            EncryptionKey=key_arn,
+            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=buildspec),
+            Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
+            Environment=codebuild.Environment(**environment),
+            Cache=cache_config(spec, bucket, project),
+            LogsConfig=codebuild.LogsConfig(
+                CloudWatchLogs=codebuild.CloudWatchLogs(
+                    Status="ENABLED", GroupName=names.build_log_group(project)
+                ),
+                S3Logs=codebuild.S3Logs(Status="DISABLED"),
+            ),
+            TimeoutInMinutes=spec.timeout_minutes,
+            QueuedTimeoutInMinutes=60,
+        )
+    )
+    return project

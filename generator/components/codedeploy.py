@@ -1,0 +1,404 @@
+"""CodeDeploy to EC2 Auto Scaling groups: application, groups, alarms, roles and the action."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from awacs import autoscaling as asg
+from awacs import cloudwatch as cw
+from awacs import codedeploy as cd
+from awacs import ec2
+from awacs import elasticloadbalancing as elb
+from awacs import iam as iam_actions
+from awacs import kms as kms_actions
+from awacs import s3 as s3_actions
+from awacs import tag as tag_actions
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals, StringLike
+from troposphere import Join, Select, Split, Sub, cloudwatch, codedeploy, iam
+
+from generator.assembly.stack import ChildStack, Exported, StackValue
+from generator.components.artifact_store import ArtifactStore
+from generator.components.grants import artifact_read, key_decrypt
+from generator.components.iam import POLICY_VERSION, RoleBuilder, service
+from generator.naming import Names
+from generator.pipeline_plan import Step
+
+Strategy = Literal["in-place", "blue-green"]
+
+
+@dataclass(frozen=True)
+class RollbackAlarm:
+    """An alarm by its physical name; `handle` is set when a stack of ours creates it, so that
+    users of the alarm depend on its creation."""
+
+    name: str
+    handle: Exported | None = None
+
+    def value_in(self, stack: ChildStack) -> Any:
+        return stack.use(self.handle) if self.handle is not None else self.name
+
+
+@dataclass(frozen=True)
+class ServerTarget:
+    """Where and how one environment deploys; values are stack handles or literals."""
+
+    environment: str
+    strategy: Strategy
+    deployment_config: str  # OneAtATime | HalfAtATime | AllAtOnce
+    auto_scaling_group: StackValue
+    target_group_arn: StackValue
+    alarms: tuple[RollbackAlarm, ...]
+    termination_wait_minutes: int = 60
+    instance_role_arn: StackValue | None = None  # blue/green copies need to pass it
+
+    @property
+    def config_name(self) -> str:
+        return f"CodeDeployDefault.{self.deployment_config}"
+
+
+def target_group_name(target_group_arn: Any) -> Any:
+    """`arn:...:targetgroup/NAME/ID` -> NAME."""
+    return Select(1, Split("/", target_group_arn))
+
+
+def target_group_dimension(target_group_arn: Any) -> Any:
+    """`arn:...:targetgroup/NAME/ID` -> `targetgroup/NAME/ID`, the CloudWatch dimension."""
+    return Select(5, Split(":", target_group_arn))
+
+
+def load_balancer_dimension(load_balancer_arn: Any) -> Any:
+    """`arn:...:loadbalancer/app/NAME/ID` -> `app/NAME/ID`, the CloudWatch dimension."""
+    parts = Split("/", load_balancer_arn)
+    return Join("/", [Select(1, parts), Select(2, parts), Select(3, parts)])
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    error_5xx_count: int = 10
+    latency_p95_seconds: float = 1.0
+
+
+def target_group_alarms(
+    stack: ChildStack,
+    names: Names,
+    environment: str,
+    *,
+    target_group_arn: StackValue,
+    load_balancer_arn: StackValue,
+    thresholds: AlarmThresholds,
+) -> tuple[RollbackAlarm, RollbackAlarm]:
+    """5xx and p95-latency alarms on the environment's target group."""
+    dimensions = [
+        cloudwatch.MetricDimension(
+            Name="TargetGroup", Value=target_group_dimension(stack.use(target_group_arn))
+        ),
+        cloudwatch.MetricDimension(
+            Name="LoadBalancer", Value=load_balancer_dimension(stack.use(load_balancer_arn))
+        ),
+    ]
+    prefix = environment.capitalize()
+    errors = names.alarm(environment, "target-5xx")
+    latency = names.alarm(environment, "target-latency-p95")
+    error_alarm = stack.add(
+        cloudwatch.Alarm(
+            f"{prefix}Target5xxAlarm",
+            AlarmName=errors,
+            AlarmDescription=f"{environment}: targets answer with 5xx; CodeDeploy rolls back",
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Dimensions=dimensions,
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=3,
+            DatapointsToAlarm=2,
+            Threshold=thresholds.error_5xx_count,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+    )
+    latency_alarm = stack.add(
+        cloudwatch.Alarm(
+            f"{prefix}TargetLatencyAlarm",
+            AlarmName=latency,
+            AlarmDescription=f"{environment}: p95 target response time too high; CodeDeploy "
+            "rolls back",
+            Namespace="AWS/ApplicationELB",
+            MetricName="TargetResponseTime",
+            Dimensions=dimensions,
+            ExtendedStatistic="p95",
+            Period=60,
+            EvaluationPeriods=3,
+            DatapointsToAlarm=2,
+            Threshold=thresholds.latency_p95_seconds,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+        )
+    )
+    return (
+        RollbackAlarm(
+            errors, stack.export(f"{error_alarm.title}Name", error_alarm.ref(), f"{errors} alarm")
+        ),
+        RollbackAlarm(
+            latency,
+            stack.export(f"{latency_alarm.title}Name", latency_alarm.ref(), f"{latency} alarm"),
+        ),
+    )
+
+
+def server_application(stack: ChildStack, names: Names) -> None:
+    stack.add(
+        codedeploy.Application(
+            "Application", ApplicationName=names.application, ComputePlatform="Server"
+        )
+    )
+
+
+def server_deployment_group(
+    stack: ChildStack, names: Names, target: ServerTarget, role_arn: Exported
+) -> None:
+    """In-place or blue/green with traffic control, rolled back on failure and on alarm."""
+    props: dict[str, Any] = {
+        "ApplicationName": names.application,
+        "DeploymentGroupName": names.deployment_group(target.environment),
+        "ServiceRoleArn": stack.use(role_arn),
+        "DeploymentConfigName": target.config_name,
+        "AutoScalingGroups": [stack.use(target.auto_scaling_group)],
+        "LoadBalancerInfo": codedeploy.LoadBalancerInfo(
+            TargetGroupInfoList=[
+                codedeploy.TargetGroupInfo(
+                    Name=target_group_name(stack.use(target.target_group_arn))
+                )
+            ]
+        ),
+        "AutoRollbackConfiguration": codedeploy.AutoRollbackConfiguration(
+            Enabled=True,
+            Events=["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+        ),
+        "AlarmConfiguration": codedeploy.AlarmConfiguration(
+            Enabled=True,
+            IgnorePollAlarmFailure=False,
+            Alarms=[codedeploy.Alarm(Name=a.value_in(stack)) for a in target.alarms],
+        ),
+        "OutdatedInstancesStrategy": "UPDATE",
+    }
+    if target.strategy == "blue-green":
+        props["DeploymentStyle"] = codedeploy.DeploymentStyle(
+            DeploymentType="BLUE_GREEN", DeploymentOption="WITH_TRAFFIC_CONTROL"
+        )
+        props["BlueGreenDeploymentConfiguration"] = codedeploy.BlueGreenDeploymentConfiguration(
+            DeploymentReadyOption=codedeploy.DeploymentReadyOption(
+                ActionOnTimeout="CONTINUE_DEPLOYMENT"
+            ),
+            GreenFleetProvisioningOption=codedeploy.GreenFleetProvisioningOption(
+                Action="COPY_AUTO_SCALING_GROUP"
+            ),
+            TerminateBlueInstancesOnDeploymentSuccess=codedeploy.BlueInstanceTerminationOption(
+                Action="TERMINATE",
+                TerminationWaitTimeInMinutes=target.termination_wait_minutes,
+            ),
+        )
+    else:
+        props["DeploymentStyle"] = codedeploy.DeploymentStyle(
+            DeploymentType="IN_PLACE", DeploymentOption="WITH_TRAFFIC_CONTROL"
+        )
+    stack.add(
+        codedeploy.DeploymentGroup(f"{target.environment.capitalize()}DeploymentGroup", **props)
+    )
+
+
+def _asg_arn(name: Any) -> Sub:
+    return Sub(
+        "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:"
+        "autoScalingGroupName/${Name}",
+        Name=name,
+    )
+
+
+# What AWSCodeDeployRole grants for Auto Scaling, minus what these groups never need.
+ASG_MANAGEMENT = [
+    asg.CompleteLifecycleAction,
+    asg.DeleteLifecycleHook,
+    asg.PutLifecycleHook,
+    asg.RecordLifecycleActionHeartbeat,
+    asg.CreateOrUpdateTags,
+    asg.UpdateAutoScalingGroup,
+    asg.EnableMetricsCollection,
+    asg.SuspendProcesses,
+    asg.ResumeProcesses,
+    asg.AttachLoadBalancerTargetGroups,
+    asg.PutScalingPolicy,
+    asg.PutScheduledUpdateGroupAction,
+    asg.PutNotificationConfiguration,
+    asg.PutWarmPool,
+]
+DESCRIBE_ONLY = [
+    asg.DescribeAutoScalingGroups,
+    asg.DescribeLifecycleHooks,
+    asg.DescribeScalingActivities,
+    asg.DescribeNotificationConfigurations,
+    asg.DescribePolicies,
+    asg.DescribeScheduledActions,
+    asg.DescribeWarmPool,
+    ec2.DescribeInstances,
+    ec2.DescribeInstanceStatus,
+    elb.DescribeTargetGroups,
+    elb.DescribeTargetHealth,
+    elb.DescribeLoadBalancers,
+    elb.DescribeInstanceHealth,
+    elb.DescribeTargetGroupAttributes,
+    elb.DescribeLoadBalancerAttributes,
+    tag_actions.GetResources,
+]
+
+
+def alarm_arns(names: Names, targets: Sequence[ServerTarget]) -> list[Any]:
+    return [names.alarm_arn(a.name) for t in targets for a in t.alarms]
+
+
+def codedeploy_role(stack: ChildStack, names: Names, targets: Sequence[ServerTarget]) -> RoleBuilder:
+    role = RoleBuilder(
+        logical_id="CodeDeployServiceRole",
+        description=f"CodeDeploy service role of {names.pipeline}",
+        trust=service("codedeploy"),
+        pipeline=names.pipeline,
+    )
+    groups: list[Any] = []
+    copies: list[Any] = []
+    for target in targets:
+        groups.append(_asg_arn(stack.use(target.auto_scaling_group)))
+        if target.strategy == "blue-green":
+            copies.append(_asg_arn(f"CodeDeploy_{names.deployment_group(target.environment)}_*"))
+    role.allow("ManageDeploymentAutoScalingGroups", ASG_MANAGEMENT, groups + copies)
+    if copies:
+        role.allow(
+            "CopyAndRetireGroupsForBlueGreen",
+            [asg.CreateAutoScalingGroup, asg.DeleteAutoScalingGroup],
+            groups + copies,
+        )
+        role.allow(
+            "LaunchGreenInstances",
+            [ec2.RunInstances, ec2.CreateTags],
+            [
+                Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"),
+                Sub("arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"),
+            ],
+        )
+        role.allow(
+            "TerminateBlueInstances",
+            [ec2.TerminateInstances],
+            [Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*")],
+            Condition(
+                StringLike(
+                    {
+                        "aws:ResourceTag/aws:autoscaling:groupName": [
+                            *[stack.use(t.auto_scaling_group) for t in targets],
+                            *[
+                                f"CodeDeploy_{names.deployment_group(t.environment)}_*"
+                                for t in targets
+                                if t.strategy == "blue-green"
+                            ],
+                        ]
+                    }
+                )
+            ),
+        )
+        instance_roles = [
+            stack.use(t.instance_role_arn) for t in targets if t.instance_role_arn is not None
+        ]
+        if instance_roles:
+            role.allow(
+                "PassInstanceRoleToGreenInstances",
+                [iam_actions.PassRole],
+                instance_roles,
+                Condition(StringEquals({"iam:PassedToService": "ec2.amazonaws.com"})),
+            )
+    role.allow(
+        "ShiftTrafficOnTargetGroups",
+        [elb.RegisterTargets, elb.DeregisterTargets],
+        [stack.use(t.target_group_arn) for t in targets],
+    )
+    if any(t.alarms for t in targets):
+        role.allow("ReadRollbackAlarms", [cw.DescribeAlarms], alarm_arns(names, targets))
+    role.allow("DescribeFleet", DESCRIBE_ONLY, ["*"])
+    return role
+
+
+def deploy_action_role(
+    stack: ChildStack,
+    names: Names,
+    environment: str,
+    config_name: str,
+    store: ArtifactStore,
+    pipeline_role: Any,
+) -> RoleBuilder:
+    role = RoleBuilder(
+        logical_id=f"{environment.capitalize()}DeployActionRole",
+        description=f"Deploy action of {names.pipeline} into {environment}",
+        trust=Principal("AWS", [pipeline_role]),
+        pipeline=names.pipeline,
+    )
+    role.allow(
+        "DeployToThisGroupOnly",
+        [cd.CreateDeployment, cd.GetDeployment],
+        [names.deployment_group_arn(environment)],
+    )
+    role.allow(
+        "RegisterRevisions",
+        [cd.GetApplication, cd.GetApplicationRevision, cd.RegisterApplicationRevision],
+        [names.application_arn()],
+    )
+    role.allow("ReadDeploymentConfig", [cd.GetDeploymentConfig], [names.deployment_config_arn(config_name)])
+    role.allow(*artifact_read(stack.use(store.bucket_arn)))
+    role.allow(*key_decrypt(stack.use(store.key_arn)))
+    return role
+
+
+def instance_artifact_policy(stack: ChildStack, names: Names, store: ArtifactStore) -> Exported:
+    """What the instances' own role needs: the CodeDeploy agent downloads the revision itself."""
+    bucket_arn = stack.use(store.bucket_arn)
+    policy = stack.add(
+        iam.ManagedPolicy(
+            "InstanceArtifactReadPolicy",
+            Description=f"Attach to the EC2 instance role of {names.pipeline}'s fleets",
+            Path=f"/pipegen/{names.pipeline}/",
+            PolicyDocument=PolicyDocument(
+                Version=POLICY_VERSION,
+                Statement=[
+                    Statement(
+                        Sid="DownloadRevisions",
+                        Effect=Allow,
+                        Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
+                        Resource=[Sub("${Bucket}/*", Bucket=bucket_arn)],
+                    ),
+                    Statement(
+                        Sid="DecryptRevisions",
+                        Effect=Allow,
+                        Action=[kms_actions.Decrypt],
+                        Resource=[stack.use(store.key_arn)],
+                    ),
+                ],
+            ),
+        )
+    )
+    return stack.export(
+        "InstanceArtifactReadPolicyArn",
+        policy.ref(),
+        "Attach to the instance role of every deployment target",
+    )
+
+
+def deploy_step(environment: str, names: Names, role: Exported, artifact: str) -> Step:
+    return Step(
+        name="Deploy",
+        category="Deploy",
+        provider="CodeDeploy",
+        configuration={
+            "ApplicationName": names.application,
+            "DeploymentGroupName": names.deployment_group(environment),
+        },
+        role=role,
+        inputs=(artifact,),
+        run_order=1,
+    )

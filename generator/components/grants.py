@@ -1,0 +1,53 @@
+"""Grants several roles share, as (sid, actions, resources) ready for `RoleBuilder.allow`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from awacs import kms as kms_actions
+from awacs import s3 as s3_actions
+from awacs.aws import Action
+from troposphere import Sub
+
+Grant = tuple[str, list[Action], list[Any]]
+
+
+def _objects(bucket_arn: Any) -> Any:
+    return Sub("${Bucket}/*", Bucket=bucket_arn)
+
+
+def artifact_read(bucket_arn: Any) -> Grant:
+    return (
+        "ReadArtifacts",
+        [
+            s3_actions.GetObject,
+            s3_actions.GetObjectVersion,
+            s3_actions.GetBucketLocation,
+            s3_actions.GetBucketVersioning,
+            s3_actions.ListBucket,
+        ],
+        [bucket_arn, _objects(bucket_arn)],
+    )
+
+
+def artifact_write(bucket_arn: Any) -> Grant:
+    return ("WriteArtifacts", [s3_actions.PutObject], [_objects(bucket_arn)])
+
+
+def key_use(key_arn: Any) -> Grant:
+    return (
+        "UseArtifactKey",
+        [
+            kms_actions.Decrypt,
+            kms_actions.Encrypt,
+            kms_actions.GenerateDataKey,
+            kms_actions.ReEncryptFrom,
+            kms_actions.ReEncryptTo,
+            kms_actions.DescribeKey,
+        ],
+        [key_arn],
+    )
+
+
+def key_decrypt(key_arn: Any) -> Grant:
+    return ("DecryptArtifacts", [kms_actions.Decrypt, kms_actions.DescribeKey], [key_arn])

@@ -1,0 +1,244 @@
+"""Encrypted SNS topics, e-mail subscriptions, and the EventBridge rules that feed them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from awacs import sns as sns_actions
+from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Ref, Sub, events, sns
+
+from generator.assembly.stack import ChildStack, Exported, RootParameter
+from generator.components.artifact_store import account_root
+from generator.components.iam import POLICY_VERSION, role_arn_pattern
+from generator.naming import Names
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+# EventBridge detail-types CodePipeline emits.
+PIPELINE_EXECUTION = "CodePipeline Pipeline Execution State Change"
+STAGE_EXECUTION = "CodePipeline Stage Execution State Change"
+ACTION_EXECUTION = "CodePipeline Action Execution State Change"
+
+
+def email_parameter(name: str, label: str, group: str, purpose: str, default: str | None) -> RootParameter:
+    return RootParameter(
+        name=name,
+        description=f"E-mail address that receives {purpose}. Confirm the subscription e-mail.",
+        label=label,
+        group=group,
+        default=default,
+        allowed_pattern=EMAIL_PATTERN,
+        constraint_description="An e-mail address such as team@example.com.",
+        min_length=3,
+        max_length=254,
+    )
+
+
+NOTIFICATIONS_GROUP = "Notifications"
+
+
+def notification_email(default: str | None) -> RootParameter:
+    return email_parameter(
+        "NotificationEmail",
+        "Notification e-mail",
+        NOTIFICATIONS_GROUP,
+        "pipeline failures, successes and approval requests",
+        default,
+    )
+
+
+def approver_email(environment: str, default: str | None) -> RootParameter:
+    return email_parameter(
+        f"{environment.capitalize()}ApproverEmail",
+        f"{environment} approver e-mail",
+        NOTIFICATIONS_GROUP,
+        f"requests to approve deployments to {environment}",
+        default,
+    )
+
+
+@dataclass(frozen=True)
+class EventNotice:
+    """One EventBridge rule: which CodePipeline events, and how the message reads."""
+
+    logical_id: str
+    description: str
+    detail_type: str
+    detail: dict[str, Any]
+    message: str  # InputTemplate text with <pipeline>, <state>, <execution>, <stage>, <region>
+
+
+def pipeline_notices(events_wanted: Sequence[str]) -> list[EventNotice]:
+    console = (
+        "https://<region>.console.aws.amazon.com/codesuite/codepipeline/pipelines/<pipeline>"
+        "/executions/<execution>/timeline"
+    )
+    catalogue = {
+        "failed": EventNotice(
+            "PipelineFailedRule",
+            "Pipeline execution failed",
+            PIPELINE_EXECUTION,
+            {"state": ["FAILED"]},
+            f"Pipeline <pipeline> FAILED (execution <execution>). {console}",
+        ),
+        "succeeded": EventNotice(
+            "PipelineSucceededRule",
+            "Pipeline execution succeeded",
+            PIPELINE_EXECUTION,
+            {"state": ["SUCCEEDED"]},
+            f"Pipeline <pipeline> SUCCEEDED (execution <execution>). {console}",
+        ),
+        "stage-failed": EventNotice(
+            "StageFailedRule",
+            "A stage failed",
+            STAGE_EXECUTION,
+            {"state": ["FAILED"]},
+            f"Stage <stage> of pipeline <pipeline> FAILED (execution <execution>). {console}",
+        ),
+        "approval-needed": EventNotice(
+            "ApprovalNeededRule",
+            "A manual approval is waiting",
+            ACTION_EXECUTION,
+            {"state": ["STARTED"], "type": {"category": ["Approval"]}},
+            f"Pipeline <pipeline> waits for approval at stage <stage>. {console}",
+        ),
+    }
+    return [catalogue[name] for name in events_wanted]
+
+
+def encrypted_topic(stack: ChildStack, logical_id: str, display: str, key_arn: Any) -> sns.Topic:
+    return stack.add(
+        sns.Topic(logical_id, DisplayName=display[:100], KmsMasterKeyId=key_arn)
+    )
+
+
+def email_subscription(stack: ChildStack, logical_id: str, topic: sns.Topic, email: Any) -> None:
+    stack.add(
+        sns.SubscriptionResource(logical_id, TopicArn=topic.ref(), Protocol="email", Endpoint=email)
+    )
+
+
+def events_only_topic_policy(stack: ChildStack, topic: sns.Topic, rule_arns: list[Any]) -> None:
+    """Only this account's EventBridge rules may publish."""
+    stack.add(
+        sns.TopicPolicy(
+            f"{topic.title}Policy",
+            Topics=[topic.ref()],
+            PolicyDocument=PolicyDocument(
+                Version=POLICY_VERSION,
+                Statement=[
+                    Statement(
+                        Sid="EventBridgeRulesOfThisAccountPublish",
+                        Effect=Allow,
+                        Principal=Principal("Service", ["events.amazonaws.com"]),
+                        Action=[sns_actions.Publish],
+                        Resource=[topic.ref()],
+                        Condition=Condition(
+                            [
+                                StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
+                                ArnLike({"aws:SourceArn": rule_arns}),
+                            ]
+                        ),
+                    )
+                ],
+            ),
+        )
+    )
+
+
+def pipeline_roles_topic_policy(stack: ChildStack, topic: sns.Topic, names: Names) -> None:
+    """Only this pipeline's roles may publish (the approval action publishes as the pipeline)."""
+    stack.add(
+        sns.TopicPolicy(
+            f"{topic.title}Policy",
+            Topics=[topic.ref()],
+            PolicyDocument=PolicyDocument(
+                Version=POLICY_VERSION,
+                Statement=[
+                    Statement(
+                        Sid="PipelineRolesPublish",
+                        Effect=Allow,
+                        Principal=account_root(),
+                        Action=[sns_actions.Publish],
+                        Resource=[topic.ref()],
+                        Condition=Condition(
+                            ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})
+                        ),
+                    )
+                ],
+            ),
+        )
+    )
+
+
+def event_rule(
+    stack: ChildStack, notice: EventNotice, pipeline: str, topic: sns.Topic
+) -> events.Rule:
+    return stack.add(
+        events.Rule(
+            notice.logical_id,
+            Description=f"{notice.description}: {pipeline}",
+            State="ENABLED",
+            EventPattern={
+                "source": ["aws.codepipeline"],
+                "detail-type": [notice.detail_type],
+                "detail": {"pipeline": [pipeline], **notice.detail},
+            },
+            Targets=[
+                events.Target(
+                    Id="NotificationTopic",
+                    Arn=topic.ref(),
+                    InputTransformer=events.InputTransformer(
+                        InputPathsMap={
+                            "pipeline": "$.detail.pipeline",
+                            "execution": "$.detail.execution-id",
+                            "region": "$.region",
+                            **({"stage": "$.detail.stage"} if "<stage>" in notice.message else {}),
+                        },
+                        InputTemplate=f'"{notice.message}"',
+                    ),
+                )
+            ],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Notifications:
+    topic_arn: Exported
+    approval_topic_arns: dict[str, Exported]  # environment name -> topic ARN
+
+
+def notifications(
+    stack: ChildStack,
+    names: Names,
+    *,
+    key_arn: Exported,
+    events_wanted: Sequence[str],
+    email: RootParameter,
+    approval_emails: dict[str, RootParameter],
+) -> Notifications:
+    """The pipeline's event topic, and one approval topic per gated environment."""
+    key = stack.use(key_arn)
+    topic = encrypted_topic(stack, "PipelineEventsTopic", f"{names.pipeline} pipeline events", key)
+    email_subscription(stack, "PipelineEventsEmail", topic, stack.use(email))
+    rules = [event_rule(stack, n, names.pipeline, topic) for n in pipeline_notices(events_wanted)]
+    rule_arns: list[Any] = [Sub(f"${{{rule.title}.Arn}}") for rule in rules]
+    if rule_arns:
+        events_only_topic_policy(stack, topic, rule_arns)
+    approval_topics: dict[str, Exported] = {}
+    for env, parameter in approval_emails.items():
+        logical = f"{env.capitalize()}ApprovalTopic"
+        gate_topic = encrypted_topic(stack, logical, f"{names.pipeline} approve {env}", key)
+        email_subscription(stack, f"{logical}Email", gate_topic, stack.use(parameter))
+        pipeline_roles_topic_policy(stack, gate_topic, names)
+        approval_topics[env] = stack.export(
+            f"{env.capitalize()}ApprovalTopicArn", gate_topic.ref(), f"Approval topic for {env}"
+        )
+    return Notifications(
+        topic_arn=stack.export("PipelineEventsTopicArn", topic.ref(), "Pipeline events topic"),
+        approval_topic_arns=approval_topics,
+    )

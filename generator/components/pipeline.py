@@ -1,0 +1,166 @@
+"""Renders a `PipelinePlan` into a V2 `AWS::CodePipeline::Pipeline` inside a child stack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from troposphere import Sub, codepipeline
+
+from generator.assembly.stack import ChildStack, Exported, RootParameter
+from generator.components.artifact_store import ArtifactStore
+from generator.pipeline_plan import (
+    ActionEnvironment,
+    AlarmWatch,
+    OnFailure,
+    PipelinePlan,
+    Stage,
+    Step,
+)
+
+
+def _resolve(stack: ChildStack, value: Any) -> Any:
+    if isinstance(value, Exported | RootParameter):
+        return stack.use(value)
+    if isinstance(value, ActionEnvironment):
+        return action_environment(stack, value)
+    if isinstance(value, dict):
+        return {k: _resolve(stack, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_resolve(stack, v) for v in value]
+    return value
+
+
+def render_step(stack: ChildStack, step: Step) -> codepipeline.Actions:
+    props: dict[str, Any] = {
+        "Name": step.name,
+        "ActionTypeId": codepipeline.ActionTypeId(
+            Category=step.category, Owner="AWS", Provider=step.provider, Version="1"
+        ),
+        "Configuration": _resolve(stack, dict(step.configuration)),
+        "RunOrder": step.run_order,
+    }
+    if step.role is not None:
+        props["RoleArn"] = stack.use(step.role)
+    if step.inputs:
+        props["InputArtifacts"] = [codepipeline.InputArtifacts(Name=n) for n in step.inputs]
+    if step.outputs:
+        props["OutputArtifacts"] = [codepipeline.OutputArtifacts(Name=n) for n in step.outputs]
+    if step.namespace:
+        props["Namespace"] = step.namespace
+    if step.timeout_minutes:
+        props["TimeoutInMinutes"] = step.timeout_minutes
+    return codepipeline.Actions(**props)
+
+
+def failure_conditions(policy: OnFailure) -> codepipeline.FailureConditions:
+    if policy.mode == "retry":
+        return codepipeline.FailureConditions(
+            Result="RETRY",
+            RetryConfiguration=codepipeline.RetryConfiguration(
+                RetryMode=policy.retry_mode.upper().replace("-", "_")
+            ),
+        )
+    return codepipeline.FailureConditions(Result="ROLLBACK")
+
+
+def success_conditions(stack: ChildStack, watch: AlarmWatch) -> codepipeline.SuccessConditions:
+    rules = [
+        codepipeline.RuleDeclaration(
+            Name=f"Alarm{index + 1}",
+            RuleTypeId=codepipeline.RuleTypeId(
+                Category="Rule", Owner="AWS", Provider="CloudWatchAlarm", Version="1"
+            ),
+            Configuration={
+                "AlarmName": _resolve(stack, name),
+                "AlarmStates": "ALARM",
+                "WaitTime": str(watch.wait_minutes),
+            },
+        )
+        for index, name in enumerate(watch.alarm_names)
+    ]
+    return codepipeline.SuccessConditions(
+        Conditions=[codepipeline.Condition(Result="ROLLBACK", Rules=rules)]
+    )
+
+
+def render_stage(stack: ChildStack, stage: Stage) -> codepipeline.Stages:
+    props: dict[str, Any] = {
+        "Name": stage.name,
+        "Actions": [render_step(stack, step) for step in stage.steps],
+    }
+    if stage.on_failure is not None:
+        props["OnFailure"] = failure_conditions(stage.on_failure)
+    if stage.watch is not None and stage.watch.alarm_names:
+        props["OnSuccess"] = success_conditions(stack, stage.watch)
+    return codepipeline.Stages(**props)
+
+
+def render_trigger(plan: PipelinePlan) -> list[codepipeline.PipelineTriggerDeclaration]:
+    trigger = plan.trigger
+    if trigger is None:
+        return []
+    push: dict[str, Any] = {
+        "Branches": codepipeline.GitBranchFilterCriteria(Includes=[trigger.branch])
+    }
+    if trigger.include_paths or trigger.exclude_paths:
+        paths: dict[str, Any] = {}
+        if trigger.include_paths:
+            paths["Includes"] = list(trigger.include_paths)
+        if trigger.exclude_paths:
+            paths["Excludes"] = list(trigger.exclude_paths)
+        push["FilePaths"] = codepipeline.GitFilePathFilterCriteria(**paths)
+    return [
+        codepipeline.PipelineTriggerDeclaration(
+            ProviderType="CodeStarSourceConnection",
+            GitConfiguration=codepipeline.GitConfiguration(
+                SourceActionName=trigger.source_step,
+                Push=[codepipeline.GitPushFilter(**push)],
+            ),
+        )
+    ]
+
+
+def pipeline(
+    stack: ChildStack, plan: PipelinePlan, store: ArtifactStore
+) -> codepipeline.Pipeline:
+    props: dict[str, Any] = {
+        "Name": plan.name,
+        "PipelineType": "V2",
+        "ExecutionMode": plan.execution_mode,
+        "RoleArn": stack.use(plan.role),
+        "RestartExecutionOnUpdate": False,
+        "ArtifactStore": codepipeline.ArtifactStore(
+            Type="S3",
+            Location=stack.use(store.bucket_name),
+            EncryptionKey=codepipeline.EncryptionKey(Id=stack.use(store.key_arn), Type="KMS"),
+        ),
+        "Stages": [render_stage(stack, stage) for stage in plan.stages],
+    }
+    triggers = render_trigger(plan)
+    if triggers:
+        props["Triggers"] = triggers
+    return stack.add(codepipeline.Pipeline("Pipeline", **props))
+
+
+def action_environment(stack: ChildStack, env: ActionEnvironment) -> Any:
+    """A JSON array in a string; handle values become Fn::Sub variables."""
+    entries = []
+    substitutions: dict[str, Any] = {}
+    for index, (name, value) in enumerate(env.variables):
+        if isinstance(value, str):
+            entries.append({"name": name, "value": value.replace("${", "${!"), "type": "PLAINTEXT"})
+        else:
+            placeholder = f"Value{index}"
+            substitutions[placeholder] = _resolve(stack, value)
+            entries.append({"name": name, "value": f"${{{placeholder}}}", "type": "PLAINTEXT"})
+    text = json.dumps(entries, separators=(",", ":"))
+    return Sub(text, **substitutions) if substitutions else text.replace("${!", "${")
+
+
+def console_url(name: str) -> Sub:
+    return Sub(
+        "https://${AWS::Region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
+        f"{name}/view?region=${{AWS::Region}}"
+    )
+

@@ -1,0 +1,381 @@
+"""What every blueprint's pipeline shares, composed once: artifact store, notifications, source,
+build and test projects, the pipeline role, approvals, smoke tests and final assembly.
+
+A blueprint creates a `PipelineComposer`, adds its deploy targets and stages, and calls
+`compose()`. The child stacks are fixed: artifact-store, (source-connection), notifications,
+iam, build-projects, deploy-targets and pipeline, in dependency order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from awacs import cloudwatch as cw
+from awacs import codebuild as cb
+from awacs import sns as sns_actions
+from awacs import sts
+from awacs.aws import Condition, Principal, StringEquals
+from troposphere import GetAtt, Ref
+
+from generator.assembly.assemble import RootOutput, TemplateSet, assemble
+from generator.assembly.stack import ChildStack, Exported, StackValue
+from generator.components import approval, codebuild, notifications, source
+from generator.components.artifact_store import artifact_store
+from generator.components.grants import artifact_read, artifact_write, key_use
+from generator.components.iam import RoleBuilder, service
+from generator.components.pipeline import console_url, pipeline
+from generator.naming import Names
+from generator.pipeline_plan import ActionEnvironment, PipelinePlan, Stage, Step
+from generator.spec.model import Environment, PipelineSpec, TestStage
+
+BUILD_ARTIFACT = "BuildOutput"
+TEST_ACTION_NAMES = {"unit": "UnitTests", "integration": "IntegrationTests", "security-scan": "SecurityScan"}
+# Fast layers first: unit tests and the scan run together, integration tests after them.
+TEST_RUN_ORDER = {"unit": 1, "security-scan": 1, "integration": 2}
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """A blueprint's defaults for commands the spec leaves empty."""
+
+    build_commands: tuple[str, ...]
+    test_commands: Mapping[str, tuple[str, ...]]
+    smoke_test: tuple[str, ...]
+
+
+class PipelineComposer:
+    def __init__(self, spec: PipelineSpec[Any], *, blueprint: str, template_format: str, defaults: Defaults) -> None:
+        self.spec = spec
+        self.blueprint = blueprint
+        self.template_format = template_format
+        self.defaults = defaults
+        self.names = Names(spec.name)
+        ext = "json" if template_format == "json" else "yaml"
+        self.store_stack = ChildStack("artifact-store", f"{spec.name}: KMS key, artifact and access-log buckets", ext)
+        self.source_stack = (
+            ChildStack("source-connection", f"{spec.name}: repository connection", ext)
+            if source.uses_connection(spec.source) and spec.source.connection == "create"
+            else None
+        )
+        self.notify_stack = ChildStack("notifications", f"{spec.name}: topics and EventBridge notification rules", ext)
+        self.iam_stack = ChildStack("iam", f"{spec.name}: one least-privilege role per job", ext)
+        self.build_stack = ChildStack("build-projects", f"{spec.name}: CodeBuild projects, logs and reports", ext)
+        self.deploy_stack = ChildStack("deploy-targets", f"{spec.name}: deployment targets and rollback alarms", ext)
+        self.pipeline_stack = ChildStack("pipeline", f"{spec.name}: the CodePipeline (V2)", ext)
+
+        self.store = artifact_store(
+            self.store_stack,
+            self.names,
+            retention_days=spec.artifact_retention_days,
+            log_retention_days=spec.log_retention_days,
+        )
+        self.connection: StackValue | None = (
+            source.connection(self.source_stack, spec.source, self.names)
+            if source.uses_connection(spec.source)
+            else None
+        )
+        gated = {
+            env.name: notifications.approver_email(env.name, gate.approvers_email)
+            for env, gate in self.gates()
+        }
+        self.notifications = notifications.notifications(
+            self.notify_stack,
+            self.names,
+            key_arn=self.store.key_arn,
+            events_wanted=spec.notifications.on,
+            email=notifications.notification_email(spec.notifications.email),
+            approval_emails=gated,
+        )
+        self._roles: list[RoleBuilder] = []
+        self._pipeline_role = RoleBuilder(
+            logical_id="PipelineRole",
+            description=f"CodePipeline {spec.name}",
+            trust=service("codepipeline"),
+            pipeline=spec.name,
+            trust_condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+        )
+        self._assumable: list[Any] = []
+        self._watched_alarms: list[Any] = []
+        self._build_action_builder = RoleBuilder(
+            logical_id="BuildActionRole",
+            description=f"CodeBuild actions of {spec.name}",
+            trust=self.pipeline_role_principal(),
+            pipeline=spec.name,
+        )
+        self._build_action_role = self.action_role(self._build_action_builder)
+        self._project_arns: list[Any] = []
+
+    # -- roles -----------------------------------------------------------------------------
+
+    @property
+    def pipeline_role_arn(self) -> Any:
+        return GetAtt("PipelineRole", "Arn")
+
+    def pipeline_role_principal(self) -> Principal:
+        return Principal("AWS", [self.pipeline_role_arn])
+
+    def role(self, builder: RoleBuilder) -> Exported:
+        """Register a role for the iam stack; its ARN is exported for the other stacks."""
+        self._roles.append(builder)
+        return self.iam_stack.export(
+            f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), builder.description
+        )
+
+    def action_role(self, builder: RoleBuilder) -> Exported:
+        """A role the pipeline assumes to run one kind of action."""
+        self._assumable.append(GetAtt(builder.logical_id, "Arn"))
+        return self.role(builder)
+
+    def watch_alarms(self, alarm_arns: Sequence[Any]) -> None:
+        """Let stage conditions read these alarms."""
+        self._watched_alarms.extend(alarm_arns)
+
+    # -- build and test --------------------------------------------------------------------
+
+    def project(self, spec: codebuild.ProjectSpec) -> str:
+        role = self.role(codebuild.project_role(self.names, spec, self.store, self.iam_stack))
+        name = codebuild.build_project(
+            self.build_stack,
+            self.names,
+            spec,
+            role_arn=role,
+            store=self.store,
+            log_retention_days=self.spec.log_retention_days,
+        )
+        self._project_arns.append(self.names.project_arn(name))
+        return name
+
+    def codebuild_step(
+        self,
+        name: str,
+        project: str,
+        *,
+        inputs: tuple[str, ...],
+        outputs: tuple[str, ...] = (),
+        run_order: int = 1,
+        variables: tuple[tuple[str, Any], ...] = (),
+        category: str = "Build",
+    ) -> Step:
+        configuration: dict[str, Any] = {"ProjectName": project}
+        if len(inputs) > 1:
+            configuration["PrimarySource"] = inputs[0]
+        if variables:
+            configuration["EnvironmentVariables"] = ActionEnvironment(variables)
+        return Step(
+            name=name,
+            category=category,  # type: ignore[arg-type]
+            provider="CodeBuild",
+            configuration=configuration,
+            role=self._build_action_role,
+            inputs=inputs,
+            outputs=outputs,
+            run_order=run_order,
+        )
+
+    def source_stage(self) -> Stage:
+        role = self.action_role(
+            source.source_role(
+                self.names,
+                self.spec.source,
+                self.iam_stack,
+                self.store,
+                self.connection,
+                self.pipeline_role_arn,
+            )
+        )
+        return Stage("Source", (source.source_step(self.spec.source, self.connection, role),))
+
+    def build_stage(self) -> Stage:
+        build = self.spec.build
+        project = self.project(
+            codebuild.ProjectSpec(
+                purpose="build",
+                description=f"Builds {self.spec.name} with the repository's {build.buildspec}",
+                image=build.image,
+                compute_type=build.compute_type,
+                timeout_minutes=build.timeout_minutes,
+                buildspec=build.buildspec,
+                inline=False,
+                reports=True,
+                writes_artifacts=True,
+                cache=build.cache,
+                variables=dict(build.variables),
+                secrets=tuple(build.secrets),
+            )
+        )
+        step = self.codebuild_step(
+            "Build", project, inputs=(source.SOURCE_ARTIFACT,), outputs=(BUILD_ARTIFACT,)
+        )
+        return Stage("Build", (step,))
+
+    def test_project(self, test: TestStage) -> codebuild.ProjectSpec:
+        build = self.spec.build
+        commands = test.commands or list(self.defaults.test_commands[test.kind])
+        return codebuild.ProjectSpec(
+            purpose=f"{test.kind}-tests" if test.kind != "security-scan" else "security-scan",
+            description=f"{test.kind} tests of {self.spec.name}",
+            image=build.image,
+            compute_type=test.compute_type or build.compute_type,
+            timeout_minutes=test.timeout_minutes,
+            buildspec=codebuild.pipeline_step_buildspec(
+                commands,
+                install=build.install,
+                reports=test.reports,
+                cache_paths=build.cache_paths if build.cache != "none" else (),
+            ),
+            inline=True,
+            reports=True,
+            writes_artifacts=False,
+            cache=build.cache,
+            variables=dict(build.variables),
+            secrets=tuple(build.secrets),
+        )
+
+    def test_stage(self) -> Stage | None:
+        if not self.spec.tests:
+            return None
+        steps = []
+        for test in sorted(self.spec.tests, key=lambda t: (TEST_RUN_ORDER[t.kind], t.kind)):
+            project = self.project(self.test_project(test))
+            steps.append(
+                self.codebuild_step(
+                    TEST_ACTION_NAMES[test.kind],
+                    project,
+                    inputs=(source.SOURCE_ARTIFACT,),
+                    run_order=TEST_RUN_ORDER[test.kind],
+                    category="Test",
+                )
+            )
+        return Stage("Test", tuple(steps))
+
+    def ci_stages(self) -> list[Stage]:
+        stages = [self.source_stage(), self.build_stage()]
+        test = self.test_stage()
+        return [*stages, test] if test else stages
+
+    def smoke_test_project(self) -> str:
+        return self.project(
+            codebuild.ProjectSpec(
+                purpose="smoke-test",
+                description=f"Smoke tests {self.spec.name} after each deployment",
+                image=self.spec.build.image,
+                compute_type="BUILD_GENERAL1_SMALL",
+                timeout_minutes=15,
+                buildspec=codebuild.pipeline_step_buildspec(self.defaults.smoke_test),
+                inline=True,
+                reports=False,
+                writes_artifacts=False,
+            )
+        )
+
+    # -- environments ----------------------------------------------------------------------
+
+    def gates(self) -> list[tuple[Environment, Any]]:
+        gates = []
+        for index, env in enumerate(self.spec.environments):
+            gate = self.spec.approval_for(index)
+            if gate is not None:
+                gates.append((env, gate))
+        return gates
+
+    def approval_stage(self, index: int, review_link: StackValue | None) -> Stage | None:
+        gate = self.spec.approval_for(index)
+        if gate is None:
+            return None
+        env = self.spec.environments[index]
+        previous = self.spec.environments[index - 1].name
+        topic = self.notifications.approval_topic_arns[env.name]
+        self._pipeline_role.allow(
+            f"Notify{env.name.capitalize()}Approvers",
+            [sns_actions.Publish],
+            [self.iam_stack.use(topic)],
+        )
+        approval.approver_policy(self.iam_stack, self.names, env.name, gate)
+        return approval.gate_stage(env.name, previous, gate, topic, review_link)
+
+    # -- assembly --------------------------------------------------------------------------
+
+    def _emit_roles(self) -> None:
+        store = self.store
+        iam_stack = self.iam_stack
+        bucket_arn = iam_stack.use(store.bucket_arn)
+        pipeline_role = self._pipeline_role
+        pipeline_role.allow(*artifact_read(bucket_arn))
+        pipeline_role.allow(*artifact_write(bucket_arn))
+        pipeline_role.allow(*key_use(iam_stack.use(store.key_arn)))
+        pipeline_role.allow("AssumeActionRoles", [sts.AssumeRole], list(self._assumable))
+        if self._watched_alarms:
+            pipeline_role.allow("ReadStageConditionAlarms", [cw.DescribeAlarms], list(self._watched_alarms))
+        pipeline_role.build(iam_stack)
+        if self._project_arns:
+            self._build_action_builder.allow(
+                "RunThisPipelinesProjects",
+                [cb.StartBuild, cb.BatchGetBuilds, cb.StopBuild],
+                list(self._project_arns),
+            )
+        for builder in self._roles:
+            builder.build(iam_stack)
+        iam_stack.export("PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role")
+
+    def compose(
+        self,
+        stages: Sequence[Stage],
+        *,
+        outputs: Sequence[RootOutput] = (),
+        files: Mapping[str, str] | None = None,
+        regions: Sequence[str] = (),
+    ) -> TemplateSet:
+        start_role = source.start_rule_role(self.names, self.spec.source)
+        start_role_arn = self.role(start_role) if start_role else None
+        self._emit_roles()
+        plan = PipelinePlan(
+            name=self.spec.name,
+            execution_mode=self.spec.execution_mode,
+            stages=tuple(stages),
+            role=Exported("iam", "PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role"),
+            trigger=source.git_trigger(self.spec.source),
+        )
+        pipeline(self.pipeline_stack, plan, self.store)
+        source.start_rule(self.pipeline_stack, self.names, self.spec.source, start_role_arn)
+        pipeline_name = self.pipeline_stack.export("PipelineName", Ref("Pipeline"), "Pipeline name")
+        children = [
+            self.store_stack,
+            *([self.source_stack] if self.source_stack else []),
+            self.notify_stack,
+            self.iam_stack,
+            self.build_stack,
+            self.deploy_stack,
+            self.pipeline_stack,
+        ]
+        standard_outputs = [
+            RootOutput("PipelineName", pipeline_name, "Name of the pipeline"),
+            RootOutput("PipelineConsoleUrl", console_url(self.spec.name), "The pipeline in the console"),
+            RootOutput("ArtifactBucketName", self.store.bucket_name, "Artifact bucket"),
+            RootOutput("ArtifactKeyArn", self.store.key_arn, "KMS key of artifacts, logs and topics"),
+            RootOutput("NotificationTopicArn", self.notifications.topic_arn, "Pipeline event topic"),
+            *[
+                RootOutput(f"{env.capitalize()}ApprovalTopicArn", arn, f"Approval requests for {env}")
+                for env, arn in self.notifications.approval_topic_arns.items()
+            ],
+        ]
+        if isinstance(self.connection, Exported):
+            standard_outputs.append(
+                RootOutput("ConnectionArn", self.connection, "Complete this connection in the console")
+            )
+        tags = {
+            **dict(sorted(self.spec.tags.items())),
+            "pipegen:pipeline": self.spec.name,
+            "pipegen:blueprint": self.blueprint,
+        }
+        regions = regions or sorted({self.spec.region, *(e.region or self.spec.region for e in self.spec.environments)})
+        return assemble(
+            pipeline=self.spec.name,
+            description=self.spec.description or f"{self.blueprint} pipeline {self.spec.name} (pipegen)",
+            children=[c for c in children if c.template.resources],
+            outputs=[*standard_outputs, *outputs],
+            tags=tags,
+            regions=regions,
+            files=files,
+        )

@@ -1,0 +1,82 @@
+"""A plain model of a pipeline: stages of steps, gates and failure policies.
+
+Blueprints compose this from the spec; `generator.components.pipeline` renders it into an
+`AWS::CodePipeline::Pipeline`. Configuration values may be stack handles (`Exported`,
+`RootParameter`), resolved only when the plan is rendered into a stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from generator.assembly.stack import StackValue
+
+Category = Literal["Source", "Build", "Test", "Deploy", "Approval", "Invoke"]
+
+
+@dataclass(frozen=True)
+class ActionEnvironment:
+    """The CodeBuild action's EnvironmentVariables: plaintext values or stack handles."""
+
+    variables: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action."""
+
+    name: str
+    category: Category
+    provider: str
+    configuration: Mapping[str, Any]
+    role: StackValue | None = None
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    run_order: int = 1
+    namespace: str | None = None
+    timeout_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    mode: Literal["rollback", "retry"] = "rollback"
+    retry_mode: Literal["failed-actions", "all-actions"] = "failed-actions"
+
+
+@dataclass(frozen=True)
+class AlarmWatch:
+    """After the stage succeeds, watch these alarms; roll the stage back if one fires."""
+
+    alarm_names: tuple[Any, ...]  # names or stack handles; at most 5 per condition
+    wait_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    steps: tuple[Step, ...]
+    on_failure: OnFailure | None = None
+    watch: AlarmWatch | None = None
+
+
+@dataclass(frozen=True)
+class GitTrigger:
+    source_step: str
+    branch: str
+    include_paths: tuple[str, ...] = ()
+    exclude_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    name: str
+    execution_mode: str
+    stages: tuple[Stage, ...]
+    role: StackValue
+    trigger: GitTrigger | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+    def steps(self) -> list[tuple[Stage, Step]]:
+        return [(stage, step) for stage in self.stages for step in stage.steps]
