@@ -37,4 +37,3 @@ def registry() -> dict[str, Blueprint]:
     from blueprints import ALL
 
     return {blueprint.name: blueprint for blueprint in ALL}
-

@@ -48,7 +48,7 @@ def load_all(paths: Sequence[Path]) -> list[tuple[Path, object, object]]:
         except SpecError as error:
             problems.extend(error.problems)
             continue
-        name = spec.name  # type: ignore[attr-defined]
+        name = spec.name
         if name in seen:
             problems.append(
                 Located(shown, None, "name", f"pipeline {name!r} is also defined in {seen[name]}")

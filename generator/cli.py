@@ -68,10 +68,22 @@ def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
 
 @main.command()
 @click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT,
-              show_default=True, help="Folder that receives one sub-folder per pipeline.")
-@click.option("--format", "template_format", type=click.Choice(["yaml", "json"]), default="yaml",
-              show_default=True, help="Template format.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Folder that receives one sub-folder per pipeline.",
+)
+@click.option(
+    "--format",
+    "template_format",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="Template format.",
+)
 def build(specs: tuple[Path, ...], out_dir: Path, template_format: str) -> None:
     """Build SPECS (default: every spec in pipelines/) into OUT/<pipeline>/.
 
@@ -88,7 +100,9 @@ def build(specs: tuple[Path, ...], out_dir: Path, template_format: str) -> None:
         click.echo(f"built {out_dir / name}/")
     for name in result.removed:
         click.echo(f"removed {out_dir / name}/ (its spec is gone)")
-    click.echo(f"{len(result.pipelines)} pipeline(s), {result.files} files, lint clean, {elapsed:.2f}s")
+    click.echo(
+        f"{len(result.pipelines)} pipeline(s), {result.files} files, lint clean, {elapsed:.2f}s"
+    )
 
 
 @main.command()
@@ -113,7 +127,7 @@ def list_blueprints() -> None:
         deploy = env_model.__args__[0].model_fields.get("deploy")  # type: ignore[union-attr]
         if deploy is not None:
             click.echo("  environments[].deploy options:")
-            for field_name, field in deploy.annotation.model_fields.items():  # type: ignore[union-attr]
+            for field_name, field in deploy.annotation.model_fields.items():
                 text = (field.description or "").split(". ")[0]
                 click.echo(f"    {field_name}: {text}".rstrip(": "))
 
@@ -142,14 +156,16 @@ def new(blueprint: str, name: str) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of specs, for editor validation."""
-    from typing import Annotated, Union
+    from typing import Annotated
 
     from pydantic import Field, TypeAdapter
 
     from generator.blueprint import registry
 
     models = tuple(b.spec_model for b in registry().values())
-    union: Any = models[0] if len(models) == 1 else Annotated[Union[models], Field(discriminator="blueprint")]  # noqa: UP007
+    union: Any = (
+        models[0] if len(models) == 1 else Annotated[models, Field(discriminator="blueprint")]
+    )
     document = TypeAdapter(union).json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "pipegen pipeline spec"

@@ -31,7 +31,11 @@ from generator.pipeline_plan import ActionEnvironment, PipelinePlan, Stage, Step
 from generator.spec.model import Environment, PipelineSpec, TestStage
 
 BUILD_ARTIFACT = "BuildOutput"
-TEST_ACTION_NAMES = {"unit": "UnitTests", "integration": "IntegrationTests", "security-scan": "SecurityScan"}
+TEST_ACTION_NAMES = {
+    "unit": "UnitTests",
+    "integration": "IntegrationTests",
+    "security-scan": "SecurityScan",
+}
 # Fast layers first: unit tests and the scan run together, integration tests after them.
 TEST_RUN_ORDER = {"unit": 1, "security-scan": 1, "integration": 2}
 
@@ -46,23 +50,33 @@ class Defaults:
 
 
 class PipelineComposer:
-    def __init__(self, spec: PipelineSpec[Any], *, blueprint: str, template_format: str, defaults: Defaults) -> None:
+    def __init__(
+        self, spec: PipelineSpec[Any], *, blueprint: str, template_format: str, defaults: Defaults
+    ) -> None:
         self.spec = spec
         self.blueprint = blueprint
         self.template_format = template_format
         self.defaults = defaults
         self.names = Names(spec.name)
         ext = "json" if template_format == "json" else "yaml"
-        self.store_stack = ChildStack("artifact-store", f"{spec.name}: KMS key, artifact and access-log buckets", ext)
+        self.store_stack = ChildStack(
+            "artifact-store", f"{spec.name}: KMS key, artifact and access-log buckets", ext
+        )
         self.source_stack = (
             ChildStack("source-connection", f"{spec.name}: repository connection", ext)
             if source.uses_connection(spec.source) and spec.source.connection == "create"
             else None
         )
-        self.notify_stack = ChildStack("notifications", f"{spec.name}: topics and EventBridge notification rules", ext)
+        self.notify_stack = ChildStack(
+            "notifications", f"{spec.name}: topics and EventBridge notification rules", ext
+        )
         self.iam_stack = ChildStack("iam", f"{spec.name}: one least-privilege role per job", ext)
-        self.build_stack = ChildStack("build-projects", f"{spec.name}: CodeBuild projects, logs and reports", ext)
-        self.deploy_stack = ChildStack("deploy-targets", f"{spec.name}: deployment targets and rollback alarms", ext)
+        self.build_stack = ChildStack(
+            "build-projects", f"{spec.name}: CodeBuild projects, logs and reports", ext
+        )
+        self.deploy_stack = ChildStack(
+            "deploy-targets", f"{spec.name}: deployment targets and rollback alarms", ext
+        )
         self.pipeline_stack = ChildStack("pipeline", f"{spec.name}: the CodePipeline (V2)", ext)
 
         self.store = artifact_store(
@@ -134,9 +148,9 @@ class PipelineComposer:
 
     # -- build and test --------------------------------------------------------------------
 
-    def project(self, spec: codebuild.ProjectSpec) -> str:
+    def project(self, spec: codebuild.ProjectSpec) -> Exported:
         role = self.role(codebuild.project_role(self.names, spec, self.store, self.iam_stack))
-        name = codebuild.build_project(
+        handle = codebuild.build_project(
             self.build_stack,
             self.names,
             spec,
@@ -144,13 +158,13 @@ class PipelineComposer:
             store=self.store,
             log_retention_days=self.spec.log_retention_days,
         )
-        self._project_arns.append(self.names.project_arn(name))
-        return name
+        self._project_arns.append(self.names.project_arn(self.names.project(spec.purpose)))
+        return handle
 
     def codebuild_step(
         self,
         name: str,
-        project: str,
+        project: Exported,
         *,
         inputs: tuple[str, ...],
         outputs: tuple[str, ...] = (),
@@ -237,7 +251,7 @@ class PipelineComposer:
         if not self.spec.tests:
             return None
         steps = []
-        for test in sorted(self.spec.tests, key=lambda t: (TEST_RUN_ORDER[t.kind], t.kind)):
+        for test in sorted(self.spec.tests, key=lambda t: TEST_RUN_ORDER[t.kind]):
             project = self.project(self.test_project(test))
             steps.append(
                 self.codebuild_step(
@@ -255,7 +269,7 @@ class PipelineComposer:
         test = self.test_stage()
         return [*stages, test] if test else stages
 
-    def smoke_test_project(self) -> str:
+    def smoke_test_project(self) -> Exported:
         return self.project(
             codebuild.ProjectSpec(
                 purpose="smoke-test",
@@ -307,7 +321,9 @@ class PipelineComposer:
         pipeline_role.allow(*key_use(iam_stack.use(store.key_arn)))
         pipeline_role.allow("AssumeActionRoles", [sts.AssumeRole], list(self._assumable))
         if self._watched_alarms:
-            pipeline_role.allow("ReadStageConditionAlarms", [cw.DescribeAlarms], list(self._watched_alarms))
+            pipeline_role.allow(
+                "ReadStageConditionAlarms", [cw.DescribeAlarms], list(self._watched_alarms)
+            )
         pipeline_role.build(iam_stack)
         if self._project_arns:
             self._build_action_builder.allow(
@@ -334,7 +350,9 @@ class PipelineComposer:
             name=self.spec.name,
             execution_mode=self.spec.execution_mode,
             stages=tuple(stages),
-            role=Exported("iam", "PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role"),
+            role=Exported(
+                "iam", "PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role"
+            ),
             trigger=source.git_trigger(self.spec.source),
         )
         pipeline(self.pipeline_stack, plan, self.store)
@@ -351,28 +369,41 @@ class PipelineComposer:
         ]
         standard_outputs = [
             RootOutput("PipelineName", pipeline_name, "Name of the pipeline"),
-            RootOutput("PipelineConsoleUrl", console_url(self.spec.name), "The pipeline in the console"),
+            RootOutput(
+                "PipelineConsoleUrl", console_url(self.spec.name), "The pipeline in the console"
+            ),
             RootOutput("ArtifactBucketName", self.store.bucket_name, "Artifact bucket"),
-            RootOutput("ArtifactKeyArn", self.store.key_arn, "KMS key of artifacts, logs and topics"),
-            RootOutput("NotificationTopicArn", self.notifications.topic_arn, "Pipeline event topic"),
+            RootOutput(
+                "ArtifactKeyArn", self.store.key_arn, "KMS key of artifacts, logs and topics"
+            ),
+            RootOutput(
+                "NotificationTopicArn", self.notifications.topic_arn, "Pipeline event topic"
+            ),
             *[
-                RootOutput(f"{env.capitalize()}ApprovalTopicArn", arn, f"Approval requests for {env}")
+                RootOutput(
+                    f"{env.capitalize()}ApprovalTopicArn", arn, f"Approval requests for {env}"
+                )
                 for env, arn in self.notifications.approval_topic_arns.items()
             ],
         ]
         if isinstance(self.connection, Exported):
             standard_outputs.append(
-                RootOutput("ConnectionArn", self.connection, "Complete this connection in the console")
+                RootOutput(
+                    "ConnectionArn", self.connection, "Complete this connection in the console"
+                )
             )
         tags = {
             **dict(sorted(self.spec.tags.items())),
             "pipegen:pipeline": self.spec.name,
             "pipegen:blueprint": self.blueprint,
         }
-        regions = regions or sorted({self.spec.region, *(e.region or self.spec.region for e in self.spec.environments)})
+        regions = regions or sorted(
+            {self.spec.region, *(e.region or self.spec.region for e in self.spec.environments)}
+        )
         return assemble(
             pipeline=self.spec.name,
-            description=self.spec.description or f"{self.blueprint} pipeline {self.spec.name} (pipegen)",
+            description=self.spec.description
+            or f"{self.blueprint} pipeline {self.spec.name} (pipegen)",
             children=[c for c in children if c.template.resources],
             outputs=[*standard_outputs, *outputs],
             tags=tags,

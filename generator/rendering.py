@@ -70,11 +70,13 @@ _Dumper.add_representer(str, _represent_str)
 def _short_form(node: Any) -> Any:
     if isinstance(node, dict):
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Ref":
                 return _Tagged("!Ref", value)
-            if key == "Fn::GetAtt" and isinstance(value, list) and all(
-                isinstance(v, str) for v in value
+            if (
+                key == "Fn::GetAtt"
+                and isinstance(value, list)
+                and all(isinstance(v, str) for v in value)
             ):
                 return _Tagged("!GetAtt", ".".join(value))
             if key.startswith("Fn::") or (key == "Condition" and isinstance(value, str)):

@@ -24,5 +24,5 @@ def environment(package: str, folder: str) -> jinja2.Environment:
     return env
 
 
-def render_template(package: str, folder: str, name: str, **context: Any) -> str:
-    return environment(package, folder).get_template(name).render(**context)
+def render_template(package: str, folder: str, template_name: str, **context: Any) -> str:
+    return environment(package, folder).get_template(template_name).render(**context)

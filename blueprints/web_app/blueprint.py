@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from blueprints.web_app import parameters
-from blueprints.web_app.spec import WebAppEnvironment, WebAppSpec
+from blueprints.web_app.spec import WebAppSpec
 from generator.assembly.assemble import RootOutput, TemplateSet
+from generator.assembly.stack import Exported
 from generator.blueprint import Blueprint
 from generator.components import codedeploy
 from generator.components.source import SOURCE_ARTIFACT
@@ -28,7 +29,7 @@ DEFAULTS = Defaults(
         ),
     },
     smoke_test=(
-        'curl --fail --silent --show-error --retry 10 --retry-delay 6 --retry-all-errors '
+        "curl --fail --silent --show-error --retry 10 --retry-delay 6 --retry-all-errors "
         '--max-time 10 "$TARGET_URL/health"',
     ),
 )
@@ -93,17 +94,23 @@ class WebAppBlueprint(Blueprint):
         targets = [self.target(composer, spec, i) for i in range(len(spec.environments))]
         composer.watch_alarms(codedeploy.alarm_arns(names, targets))
         service_role = composer.role(codedeploy.codedeploy_role(composer.iam_stack, names, targets))
-        codedeploy.server_application(composer.deploy_stack, names)
+        application = codedeploy.server_application(composer.deploy_stack, names)
         smoke_project = composer.smoke_test_project()
         previous_url: Any = None
-        for index, (env, target) in enumerate(zip(spec.environments, targets, strict=True)):
+        for index, target in enumerate(targets):
             gate = composer.approval_stage(index, previous_url)
             if gate is not None:
                 stages.append(gate)
-            codedeploy.server_deployment_group(composer.deploy_stack, names, target, service_role)
-            stages.append(self.deploy_stage(composer, env, target, smoke_project))
+            group = codedeploy.server_deployment_group(
+                composer.deploy_stack, names, target, service_role, application
+            )
+            stages.append(
+                self.deploy_stage(composer, spec, index, target, smoke_project, application, group)
+            )
             previous_url = self.env_parameters(spec, index).url
-        instance_policy = codedeploy.instance_artifact_policy(composer.iam_stack, names, composer.store)
+        instance_policy = codedeploy.instance_artifact_policy(
+            composer.iam_stack, names, composer.store
+        )
         starter = self.app_files(spec)
         return composer.compose(
             stages,
@@ -169,10 +176,14 @@ class WebAppBlueprint(Blueprint):
     def deploy_stage(
         self,
         composer: PipelineComposer,
-        env: WebAppEnvironment,
+        spec: WebAppSpec,
+        index: int,
         target: codedeploy.ServerTarget,
-        smoke_project: str,
+        smoke_project: Exported,
+        application: Exported,
+        group: Exported,
     ) -> Stage:
+        env = spec.environments[index]
         names = composer.names
         role = composer.action_role(
             codedeploy.deploy_action_role(
@@ -184,8 +195,6 @@ class WebAppBlueprint(Blueprint):
                 composer.pipeline_role_arn,
             )
         )
-        spec = composer.spec
-        index = [e.name for e in spec.environments].index(env.name)
         url = self.env_parameters(spec, index).url
         smoke = composer.codebuild_step(
             "SmokeTest",
@@ -197,7 +206,7 @@ class WebAppBlueprint(Blueprint):
         )
         return Stage(
             name=f"Deploy{env.name.capitalize()}",
-            steps=(codedeploy.deploy_step(env.name, names, role, BUILD_ARTIFACT), smoke),
+            steps=(codedeploy.deploy_step(application, group, role, BUILD_ARTIFACT), smoke),
             on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
             watch=AlarmWatch(
                 alarm_names=tuple(a.handle or a.name for a in target.alarms),

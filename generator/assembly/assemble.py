@@ -96,7 +96,9 @@ def assemble(
             if isinstance(value, RootParameter):
                 known = parameters.setdefault(value.name, value)
                 if known != value:
-                    raise AssemblyError(f"root parameter {value.name} is declared twice, differently")
+                    raise AssemblyError(
+                        f"root parameter {value.name} is declared twice, differently"
+                    )
     ordered = _console_order(parameters.values())
     for param in ordered:
         root.add_parameter(param.to_parameter())

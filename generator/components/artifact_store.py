@@ -71,10 +71,13 @@ def same_account() -> dict[str, Any]:
 
 
 def key_policy(names: Names) -> PolicyDocument:
-    """Administration by the account; use by this pipeline's roles; decryption through S3 for
-    account principals that IAM allows (instance roles fetching revisions); by CloudWatch Logs for this
-    pipeline's log groups, and by the services that publish to its encrypted topics (EventBridge
-    and CloudWatch alarms take no source conditions here, per the EventBridge guide)."""
+    """Who may use the artifact key.
+
+    The account administers it; this pipeline's roles use it; account principals that IAM
+    allows may decrypt through S3 (instance roles fetching revisions); CloudWatch Logs encrypts
+    this pipeline's log groups; EventBridge and CloudWatch publish to its encrypted topics
+    (the EventBridge guide gives that grant without source conditions).
+    """
     return PolicyDocument(
         Version=POLICY_VERSION,
         Statement=[
@@ -91,7 +94,9 @@ def key_policy(names: Names) -> PolicyDocument:
                 Principal=account_root(),
                 Action=KEY_USE_ACTIONS,
                 Resource=["*"],
-                Condition=Condition(ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})),
+                Condition=Condition(
+                    ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})
+                ),
             ),
             Statement(
                 Sid="AccountPrincipalsDecryptThroughS3",
@@ -165,7 +170,9 @@ def tls_only(bucket: s3.Bucket) -> Statement:
 
 
 def kms_encryption(key: kms.Key) -> s3.ServerSideEncryptionByDefault:
-    return s3.ServerSideEncryptionByDefault(SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn"))
+    return s3.ServerSideEncryptionByDefault(
+        SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
+    )
 
 
 def hardened_bucket(
@@ -208,9 +215,7 @@ def expiry_rules(days: int) -> list[s3.LifecycleRule]:
             Status="Enabled",
             ExpirationInDays=days,
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=days),
-            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
-                DaysAfterInitiation=7
-            ),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
         )
     ]
 

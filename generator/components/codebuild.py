@@ -13,8 +13,8 @@ from troposphere import GetAtt, Sub, codebuild, logs
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components.artifact_store import RETAIN, ArtifactStore
-from generator.components.iam import RoleBuilder, service
 from generator.components.grants import artifact_read, artifact_write, key_use
+from generator.components.iam import RoleBuilder, service
 from generator.naming import Names, arn
 from generator.spec.model import SecretReference
 from generator.templating import render_template
@@ -144,9 +144,7 @@ def environment_variables(spec: ProjectSpec) -> list[codebuild.EnvironmentVariab
     return variables
 
 
-def build_log_group(
-    stack: ChildStack, names: Names, purpose: str, key_arn: Any, days: int
-) -> None:
+def build_log_group(stack: ChildStack, names: Names, purpose: str, key_arn: Any, days: int) -> None:
     project = names.project(purpose)
     stack.add(
         logs.LogGroup(
@@ -185,7 +183,9 @@ def report_group(
 
 def cache_config(spec: ProjectSpec, bucket: Any, project: str) -> codebuild.ProjectCache:
     if spec.cache == "s3":
-        return codebuild.ProjectCache(Type="S3", Location=Sub(f"${{Bucket}}/cache/{project}", Bucket=bucket))
+        return codebuild.ProjectCache(
+            Type="S3", Location=Sub(f"${{Bucket}}/cache/{project}", Bucket=bucket)
+        )
     if spec.cache == "local":
         return codebuild.ProjectCache(
             Type="LOCAL", Modes=["LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
@@ -201,8 +201,9 @@ def build_project(
     role_arn: Exported,
     store: ArtifactStore,
     log_retention_days: int,
-) -> str:
-    """Add the project, its log group and report group; returns the project name."""
+) -> Exported:
+    """Add the project, its log group and report group; returns its name as a handle, so that
+    the pipeline stack depends on the project existing."""
     project = names.project(spec.purpose)
     key_arn = stack.use(store.key_arn)
     bucket = stack.use(store.bucket_name)
@@ -225,7 +226,7 @@ def build_project(
     variables = environment_variables(spec)
     if variables:
         environment["EnvironmentVariables"] = variables
-    stack.add(
+    created = stack.add(
         codebuild.Project(
             f"{_pascal(spec.purpose)}Project",
             Name=project,
@@ -246,4 +247,4 @@ def build_project(
             QueuedTimeoutInMinutes=60,
         )
     )
-    return project
+    return stack.export(f"{created.title}Name", created.ref(), f"CodeBuild project {project}")

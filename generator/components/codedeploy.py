@@ -15,7 +15,15 @@ from awacs import iam as iam_actions
 from awacs import kms as kms_actions
 from awacs import s3 as s3_actions
 from awacs import tag as tag_actions
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals, StringLike
+from awacs.aws import (
+    Allow,
+    Condition,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+    StringLike,
+)
 from troposphere import Join, Select, Split, Sub, cloudwatch, codedeploy, iam
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
@@ -147,20 +155,25 @@ def target_group_alarms(
     )
 
 
-def server_application(stack: ChildStack, names: Names) -> None:
-    stack.add(
+def server_application(stack: ChildStack, names: Names) -> Exported:
+    application = stack.add(
         codedeploy.Application(
             "Application", ApplicationName=names.application, ComputePlatform="Server"
         )
     )
+    return stack.export("ApplicationName", application.ref(), "CodeDeploy application")
 
 
 def server_deployment_group(
-    stack: ChildStack, names: Names, target: ServerTarget, role_arn: Exported
-) -> None:
+    stack: ChildStack,
+    names: Names,
+    target: ServerTarget,
+    role_arn: Exported,
+    application: Exported,
+) -> Exported:
     """In-place or blue/green with traffic control, rolled back on failure and on alarm."""
     props: dict[str, Any] = {
-        "ApplicationName": names.application,
+        "ApplicationName": stack.use(application),
         "DeploymentGroupName": names.deployment_group(target.environment),
         "ServiceRoleArn": stack.use(role_arn),
         "DeploymentConfigName": target.config_name,
@@ -203,8 +216,11 @@ def server_deployment_group(
         props["DeploymentStyle"] = codedeploy.DeploymentStyle(
             DeploymentType="IN_PLACE", DeploymentOption="WITH_TRAFFIC_CONTROL"
         )
-    stack.add(
+    group = stack.add(
         codedeploy.DeploymentGroup(f"{target.environment.capitalize()}DeploymentGroup", **props)
+    )
+    return stack.export(
+        f"{group.title}Name", group.ref(), f"CodeDeploy deployment group of {target.environment}"
     )
 
 
@@ -257,7 +273,9 @@ def alarm_arns(names: Names, targets: Sequence[ServerTarget]) -> list[Any]:
     return [names.alarm_arn(a.name) for t in targets for a in t.alarms]
 
 
-def codedeploy_role(stack: ChildStack, names: Names, targets: Sequence[ServerTarget]) -> RoleBuilder:
+def codedeploy_role(
+    stack: ChildStack, names: Names, targets: Sequence[ServerTarget]
+) -> RoleBuilder:
     role = RoleBuilder(
         logical_id="CodeDeployServiceRole",
         description=f"CodeDeploy service role of {names.pipeline}",
@@ -349,7 +367,9 @@ def deploy_action_role(
         [cd.GetApplication, cd.GetApplicationRevision, cd.RegisterApplicationRevision],
         [names.application_arn()],
     )
-    role.allow("ReadDeploymentConfig", [cd.GetDeploymentConfig], [names.deployment_config_arn(config_name)])
+    role.allow(
+        "ReadDeploymentConfig", [cd.GetDeploymentConfig], [names.deployment_config_arn(config_name)]
+    )
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
     return role
@@ -389,15 +409,12 @@ def instance_artifact_policy(stack: ChildStack, names: Names, store: ArtifactSto
     )
 
 
-def deploy_step(environment: str, names: Names, role: Exported, artifact: str) -> Step:
+def deploy_step(application: Exported, group: Exported, role: Exported, artifact: str) -> Step:
     return Step(
         name="Deploy",
         category="Deploy",
         provider="CodeDeploy",
-        configuration={
-            "ApplicationName": names.application,
-            "DeploymentGroupName": names.deployment_group(environment),
-        },
+        configuration={"ApplicationName": application, "DeploymentGroupName": group},
         role=role,
         inputs=(artifact,),
         run_order=1,

@@ -7,6 +7,7 @@ in a policy of their own), and `iam:PassRole` only with an `iam:PassedToService`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -76,8 +77,8 @@ class RoleBuilder:
     def allow(
         self,
         sid: str,
-        actions: list[Action],
-        resources: list[Any],
+        actions: Sequence[Action],
+        resources: Sequence[Any],
         condition: Condition | None = None,
     ) -> RoleBuilder:
         names = [action_name(a) for a in actions]
@@ -86,7 +87,7 @@ class RoleBuilder:
         for name in names:
             if "*" in name:
                 raise AssemblyError(f"{self.logical_id}.{sid}: wildcard action {name}")
-        if resources == ["*"]:
+        if list(resources) == ["*"]:
             unknown = [n for n in names if n not in wildcard_only_actions()]
             if unknown:
                 raise AssemblyError(
@@ -101,7 +102,7 @@ class RoleBuilder:
                 raise AssemblyError(
                     f"{self.logical_id}.{sid}: iam:PassRole needs an iam:PassedToService condition"
                 )
-        self.grants.append(Grant(sid, actions, resources, condition))
+        self.grants.append(Grant(sid, list(actions), list(resources), condition))
         return self
 
     def build(self, stack: ChildStack) -> Any:

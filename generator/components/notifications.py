@@ -23,7 +23,9 @@ STAGE_EXECUTION = "CodePipeline Stage Execution State Change"
 ACTION_EXECUTION = "CodePipeline Action Execution State Change"
 
 
-def email_parameter(name: str, label: str, group: str, purpose: str, default: str | None) -> RootParameter:
+def email_parameter(
+    name: str, label: str, group: str, purpose: str, default: str | None
+) -> RootParameter:
     return RootParameter(
         name=name,
         description=f"E-mail address that receives {purpose}. Confirm the subscription e-mail.",
@@ -110,9 +112,7 @@ def pipeline_notices(events_wanted: Sequence[str]) -> list[EventNotice]:
 
 
 def encrypted_topic(stack: ChildStack, logical_id: str, display: str, key_arn: Any) -> sns.Topic:
-    return stack.add(
-        sns.Topic(logical_id, DisplayName=display[:100], KmsMasterKeyId=key_arn)
-    )
+    return stack.add(sns.Topic(logical_id, DisplayName=display[:100], KmsMasterKeyId=key_arn))
 
 
 def email_subscription(stack: ChildStack, logical_id: str, topic: sns.Topic, email: Any) -> None:

@@ -121,9 +121,7 @@ def render_trigger(plan: PipelinePlan) -> list[codepipeline.PipelineTriggerDecla
     ]
 
 
-def pipeline(
-    stack: ChildStack, plan: PipelinePlan, store: ArtifactStore
-) -> codepipeline.Pipeline:
+def pipeline(stack: ChildStack, plan: PipelinePlan, store: ArtifactStore) -> codepipeline.Pipeline:
     props: dict[str, Any] = {
         "Name": plan.name,
         "PipelineType": "V2",
@@ -163,4 +161,3 @@ def console_url(name: str) -> Sub:
         "https://${AWS::Region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
         f"{name}/view?region=${{AWS::Region}}"
     )
-

@@ -12,7 +12,7 @@ from troposphere import Ref, Sub, codestarconnections, events
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components.artifact_store import ArtifactStore
-from generator.components.grants import artifact_read, artifact_write, key_use
+from generator.components.grants import artifact_write, key_use
 from generator.components.iam import RoleBuilder, service
 from generator.naming import Names, arn
 from generator.pipeline_plan import GitTrigger, Step
@@ -215,4 +215,3 @@ def start_rule(stack: ChildStack, names: Names, source: Source, role: Exported |
             DependsOn=["Pipeline"],
         )
     )
-

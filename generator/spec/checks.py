@@ -63,14 +63,17 @@ def _check_source(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
                 f"provider {source.provider} needs repository as 'owner/name' "
                 f"(got {source.repository!r})",
             )
-    elif source.provider == "codecommit":
-        if not source.repository or not re.fullmatch(r"[\w.-]{1,100}", source.repository):
-            yield SpecIssue(
-                ("source", "repository"),
-                f"provider codecommit needs the repository name (got {source.repository!r})",
-            )
+    elif source.provider == "codecommit" and (
+        not source.repository or not re.fullmatch(r"[\w.-]{1,100}", source.repository)
+    ):
+        yield SpecIssue(
+            ("source", "repository"),
+            f"provider codecommit needs the repository name (got {source.repository!r})",
+        )
     if source.provider == "s3":
-        if not source.bucket or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", source.bucket):
+        if not source.bucket or not re.fullmatch(
+            r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", source.bucket
+        ):
             yield SpecIssue(
                 ("source", "bucket"),
                 f"provider s3 needs bucket, a valid S3 bucket name (got {source.bucket!r})",

@@ -105,9 +105,7 @@ def locate(display: str, index: LineIndex, issues: Iterable[SpecIssue]) -> list[
     return [Located(display, line_of(i.loc, index), format_loc(i.loc), i.message) for i in issues]
 
 
-def validate_model(
-    model: type[BaseModel], data: Any, display: str, index: LineIndex
-) -> BaseModel:
+def validate_model(model: type[BaseModel], data: Any, display: str, index: LineIndex) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -237,11 +235,13 @@ def load_spec(path: Path, display: str | None = None) -> tuple[Any, Any]:
             message = f"missing required field 'blueprint'; choose one of {', '.join(names)}"
         else:
             close = difflib.get_close_matches(str(chosen), names, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(names)}"
+            hint = (
+                f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(names)}"
+            )
             message = f"unknown blueprint {chosen!r}{hint}"
         raise SpecError(locate(shown, index, [SpecIssue(("blueprint",), message)]))
     blueprint = blueprints[chosen]
-    spec = validate_model(blueprint.spec_model, data, shown, index)
+    spec: Any = validate_model(blueprint.spec_model, data, shown, index)
     issues = list(blueprint.checks(spec))
     if issues:
         raise SpecError(locate(shown, index, issues))

@@ -7,10 +7,9 @@ fields live in `generator.spec.checks`, so that each problem can be reported at 
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from typing_extensions import Annotated
 
 from generator.spec.types import (
     AccountId,
@@ -90,7 +89,8 @@ class Build(StrictModel):
     compute_type: ComputeType = "BUILD_GENERAL1_SMALL"
     timeout_minutes: int = Field(default=30, ge=5, le=480)
     cache: Literal["s3", "local", "none"] = Field(
-        default="s3", description="s3: cache in the artifact bucket; local: source and custom cache."
+        default="s3",
+        description="s3: cache in the artifact bucket; local: source and custom cache.",
     )
     cache_paths: list[str] = Field(default_factory=list)
     install: list[str] = Field(default_factory=list, description="Commands of the install phase.")
@@ -174,14 +174,19 @@ class Environment(StrictModel):
     )
 
 
+NoticeKind = Literal["failed", "succeeded", "approval-needed", "stage-failed"]
+NOTICE_KINDS: tuple[NoticeKind, ...] = ("failed", "succeeded", "approval-needed", "stage-failed")
+
+
 class Notifications(StrictModel):
     email: str | None = Field(
         default=None,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
         description="Default of the NotificationEmail parameter.",
     )
-    on: list[Literal["failed", "succeeded", "approval-needed", "stage-failed"]] = Field(
-        default_factory=lambda: ["failed", "succeeded", "approval-needed", "stage-failed"]
+    on: list[NoticeKind] = Field(
+        default_factory=lambda: list(NOTICE_KINDS),
+        description="Which pipeline events reach the notification topic.",
     )
 
 
