@@ -173,5 +173,4 @@ def schema() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

@@ -47,7 +47,8 @@ class OnFailure:
 
 @dataclass(frozen=True)
 class AlarmWatch:
-    """After the stage succeeds, watch these alarms; roll the stage back if one fires."""
+    """After the stage succeeds, watch these alarms; roll the stage back if one fires (fail it
+    instead in PARALLEL pipelines, which cannot roll back)."""
 
     alarm_names: tuple[Any, ...]  # names or stack handles; at most 5 per condition
     wait_minutes: int = 10

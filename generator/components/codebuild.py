@@ -101,7 +101,7 @@ def project_role(
     )
     bucket_arn = stack.use(store.bucket_arn)
     role.allow(*artifact_read(bucket_arn))
-    if spec.writes_artifacts or spec.cache == "s3":
+    if spec.writes_artifacts or spec.cache == "s3" or spec.reports:  # reports export to S3
         role.allow(*artifact_write(bucket_arn))
     role.allow(*key_use(stack.use(store.key_arn)))
     if spec.reports:

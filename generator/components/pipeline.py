@@ -64,7 +64,11 @@ def failure_conditions(policy: OnFailure) -> codepipeline.FailureConditions:
     return codepipeline.FailureConditions(Result="ROLLBACK")
 
 
-def success_conditions(stack: ChildStack, watch: AlarmWatch) -> codepipeline.SuccessConditions:
+def success_conditions(
+    stack: ChildStack, watch: AlarmWatch, execution_mode: str
+) -> codepipeline.SuccessConditions:
+    # PARALLEL pipelines cannot roll back (CodePipeline execution-modes guide): fail instead.
+    result = "FAIL" if execution_mode == "PARALLEL" else "ROLLBACK"
     rules = [
         codepipeline.RuleDeclaration(
             Name=f"Alarm{index + 1}",
@@ -80,11 +84,11 @@ def success_conditions(stack: ChildStack, watch: AlarmWatch) -> codepipeline.Suc
         for index, name in enumerate(watch.alarm_names)
     ]
     return codepipeline.SuccessConditions(
-        Conditions=[codepipeline.Condition(Result="ROLLBACK", Rules=rules)]
+        Conditions=[codepipeline.Condition(Result=result, Rules=rules)]
     )
 
 
-def render_stage(stack: ChildStack, stage: Stage) -> codepipeline.Stages:
+def render_stage(stack: ChildStack, stage: Stage, execution_mode: str) -> codepipeline.Stages:
     props: dict[str, Any] = {
         "Name": stage.name,
         "Actions": [render_step(stack, step) for step in stage.steps],
@@ -92,7 +96,7 @@ def render_stage(stack: ChildStack, stage: Stage) -> codepipeline.Stages:
     if stage.on_failure is not None:
         props["OnFailure"] = failure_conditions(stage.on_failure)
     if stage.watch is not None and stage.watch.alarm_names:
-        props["OnSuccess"] = success_conditions(stack, stage.watch)
+        props["OnSuccess"] = success_conditions(stack, stage.watch, execution_mode)
     return codepipeline.Stages(**props)
 
 
@@ -133,7 +137,7 @@ def pipeline(stack: ChildStack, plan: PipelinePlan, store: ArtifactStore) -> cod
             Location=stack.use(store.bucket_name),
             EncryptionKey=codepipeline.EncryptionKey(Id=stack.use(store.key_arn), Type="KMS"),
         ),
-        "Stages": [render_stage(stack, stage) for stage in plan.stages],
+        "Stages": [render_stage(stack, stage, plan.execution_mode) for stage in plan.stages],
     }
     triggers = render_trigger(plan)
     if triggers:

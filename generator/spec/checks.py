@@ -169,6 +169,12 @@ def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
                 "the first environment cannot have an approval gate: nothing has been deployed "
                 "for an approver to review yet; gate a later environment instead",
             )
+        if spec.execution_mode == "PARALLEL" and env.on_failure == "rollback":
+            yield SpecIssue(
+                ("environments", index, "on_failure"),
+                "PARALLEL pipelines cannot roll a stage back (CodePipeline execution modes); "
+                "set on_failure: retry, or use execution_mode QUEUED or SUPERSEDED",
+            )
         if env.on_failure != "retry" and "retry_mode" in env.model_fields_set:
             yield SpecIssue(
                 ("environments", index, "retry_mode"),

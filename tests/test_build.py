@@ -1,0 +1,236 @@
+"""End to end: specs in pipelines/ become the committed output/, deterministically and safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from generator import __version__, build, writer
+from generator.cli import main
+from generator.components.iam import wildcard_only_actions
+from generator.errors import LintFailure
+from generator.lint.gate import Finding
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = sorted((REPO / "pipelines").glob("*.yaml"))
+OUTPUT = REPO / "output"
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads short-form intrinsics as plain dicts, enough to inspect templates."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fresh")
+    build.build(SPECS, out)
+    return out
+
+
+def test_committed_output_matches_a_fresh_build(fresh: Path) -> None:
+    for spec in SPECS:
+        name = yaml.safe_load(spec.read_text())["name"]
+        assert tree(fresh / name) == tree(OUTPUT / name), f"output/{name} is stale: make templates"
+
+
+def test_web_app_has_root_children_and_app_files(fresh: Path) -> None:
+    folder = fresh / "web-app"
+    children = sorted(p.name for p in (folder / "stacks").iterdir())
+    assert len(children) >= 5
+    assert {"iam.yaml", "pipeline.yaml", "artifact-store.yaml"} <= set(children)
+    assert {"buildspec.yml", "appspec.yml"} <= {p.name for p in (folder / "app").iterdir()}
+    assert os.access(folder / "app/scripts/validate_service.sh", os.X_OK)
+
+
+def test_identical_bytes_across_hash_seeds(tmp_path: Path) -> None:
+    outputs = []
+    for seed in ("1", "4242"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-m", "generator.cli", "build", "--out", str(out), *map(str, SPECS)],
+            check=True,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+        )
+        outputs.append(tree(out))
+    assert outputs[0] == outputs[1]
+
+
+def test_lint_failure_leaves_previous_output_untouched(
+    fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    build.build(SPECS, out)
+    before = tree(out)
+    planted = Finding("web-app/stacks/iam.yaml", 3, "E3012", "error", "planted")
+    monkeypatch.setattr(build, "lint_files", lambda *args, **kwargs: [planted])
+    with pytest.raises(LintFailure) as caught:
+        build.build(SPECS, out)
+    assert "web-app/stacks/iam.yaml:3: E3012 (error) planted" in str(caught.value)
+    assert tree(out) == before
+    assert [p.name for p in out.iterdir()] == ["web-app"], "staging folder left behind"
+
+
+def test_failed_swap_restores_previous_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    build.build(SPECS, out)
+    before = tree(out)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky_replace(src: Any, dst: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the move of the new folder into place
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", flaky_replace)
+    with pytest.raises(OSError):
+        build.build(SPECS, out)
+    monkeypatch.setattr(writer.os, "replace", real_replace)
+    assert tree(out) == before
+
+
+def test_building_all_specs_prunes_outputs_whose_spec_is_gone(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "retired").mkdir(parents=True)
+    (out / "retired" / "root.yaml").write_text("old")
+    (out / "notes").mkdir()
+    (out / "notes" / "keep.txt").write_text("not ours")
+    result = build.build(SPECS, out, prune=True)
+    assert result.removed == ["retired"]
+    assert (out / "notes" / "keep.txt").read_text() == "not ours"
+
+
+def test_json_format_points_nested_stacks_at_json_children(tmp_path: Path) -> None:
+    build.build(SPECS[:1], tmp_path, template_format="json")
+    name = yaml.safe_load(SPECS[0].read_text())["name"]
+    root = json.loads((tmp_path / name / "root.json").read_text())
+    urls = [
+        r["Properties"]["TemplateURL"]["Fn::Sub"]
+        for r in root["Resources"].values()
+        if r["Type"] == "AWS::CloudFormation::Stack"
+    ]
+    assert urls and all(u.endswith(".json") for u in urls)
+    for url in urls:
+        assert (tmp_path / name / "stacks" / url.rsplit("/", 1)[1]).is_file()
+
+
+def _statements(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            found.append(node)
+        for value in node.values():
+            found += _statements(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _statements(item)
+    return found
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(fresh: Path) -> None:
+    allowed = wildcard_only_actions()
+    for path in sorted(fresh.rglob("stacks/*.yaml")):
+        template = load_template(path)
+        for name, resource in template["Resources"].items():
+            if resource["Type"] in ("AWS::KMS::Key", "AWS::S3::BucketPolicy"):
+                continue  # resource policies: "*" means "this key/bucket", Deny statements
+            for statement in _statements(resource.get("Properties", {})):
+                if statement["Effect"] != "Allow":
+                    continue
+                actions = _listed(statement["Action"])
+                assert not any("*" in str(a) for a in actions), f"{path.name}:{name}: {actions}"
+                if "*" in _listed(statement.get("Resource", [])):
+                    extra = [a for a in actions if a not in allowed]
+                    assert not extra, f"{path.name}:{name}: Resource * for {extra}"
+
+
+def test_root_is_console_ready(fresh: Path) -> None:
+    root = load_template(fresh / "web-app" / "root.yaml")
+    interface = root["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [p for g in interface["ParameterGroups"] for p in g["Parameters"]]
+    assert sorted(grouped) == sorted(root["Parameters"])
+    for name, parameter in root["Parameters"].items():
+        assert parameter["Description"], name
+        assert name in interface["ParameterLabels"]
+        assert {"AllowedPattern", "AllowedValues"} & set(parameter), name
+        assert "ConstraintDescription" in parameter, name
+    assert {
+        "PipelineName",
+        "PipelineConsoleUrl",
+        "ArtifactBucketName",
+        "NotificationTopicArn",
+    } <= set(root["Outputs"])
+
+
+def test_every_taggable_resource_carries_cost_tags(fresh: Path) -> None:
+    for path in sorted(fresh.rglob("stacks/*.yaml")):
+        for name, resource in load_template(path)["Resources"].items():
+            tags = resource.get("Properties", {}).get("Tags")
+            if tags is None:
+                continue
+            keys = {t["Key"] for t in tags} if isinstance(tags, list) else set(tags)
+            assert {"pipegen:pipeline", "pipegen:blueprint", "CostCenter"} <= keys, name
+
+
+def test_cli_version_schema_list_and_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["--version"]).output.strip() == f"pipegen, version {__version__}"
+    schema = json.loads(runner.invoke(main, ["schema"]).output)
+    assert schema["additionalProperties"] is False
+    assert "environments" in schema["required"]
+    assert "web-app:" in runner.invoke(main, ["list"]).output
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pipelines").mkdir()
+    starter = runner.invoke(main, ["new", "web-app", "my-shop"])
+    assert starter.exit_code == 0
+    (tmp_path / "pipelines" / "my-shop.yaml").write_text(starter.output)
+    result = runner.invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert "pipelines/my-shop.yaml: ok (web-app pipeline my-shop)" in result.output
+    bad = runner.invoke(main, ["new", "web-app", "My_Shop"])
+    assert bad.exit_code == 2
+    assert "is not a valid pipeline name" in bad.output
