@@ -26,7 +26,7 @@ from generator.components.artifact_store import artifact_store
 from generator.components.grants import artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, service
 from generator.components.pipeline import console_url, pipeline
-from generator.naming import Names
+from generator.naming import Names, environment_group
 from generator.pipeline_plan import ActionEnvironment, PipelinePlan, Stage, Step
 from generator.spec.model import Environment, PipelineSpec, TestStage
 
@@ -409,4 +409,9 @@ class PipelineComposer:
             tags=tags,
             regions=regions,
             files=files,
+            group_order=[
+                source.SOURCE_GROUP,
+                *[environment_group(env.name) for env in self.spec.environments],
+                notifications.NOTIFICATIONS_GROUP,
+            ],
         )

@@ -19,6 +19,11 @@ def arn(service: str, resource: str, *, region: bool = True, account: bool = Tru
     return Sub(f"arn:${{AWS::Partition}}:{service}:{where}:{who}:{resource}")
 
 
+def environment_group(environment: str) -> str:
+    """The console parameter group of one environment."""
+    return f"Environment: {environment}"
+
+
 @dataclass(frozen=True)
 class Names:
     pipeline: str

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from generator.assembly.stack import RootParameter
+from generator.naming import environment_group
 
 ASG_PATTERN = r"^[A-Za-z0-9._-]{1,255}$"
 TARGET_GROUP_PATTERN = (
@@ -56,7 +57,7 @@ def environment_parameters(
     defaults: dict[str, str | None],
 ) -> EnvironmentParameters:
     prefix = environment.capitalize()
-    group = f"Environment: {environment}"
+    group = environment_group(environment)
 
     def parameter(
         suffix: str, label: str, description: str, pattern: str, constraint: str, key: str

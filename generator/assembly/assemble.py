@@ -85,6 +85,7 @@ def assemble(
     tags: Mapping[str, str],
     regions: Sequence[str],
     files: Mapping[str, str] | None = None,
+    group_order: Sequence[str] = (),
 ) -> TemplateSet:
     """Build the root template that nests `children` and wires their parameters."""
     by_name = {child.name: child for child in children}
@@ -99,7 +100,7 @@ def assemble(
                     raise AssemblyError(
                         f"root parameter {value.name} is declared twice, differently"
                     )
-    ordered = _console_order(parameters.values())
+    ordered = _console_order(parameters.values(), group_order)
     for param in ordered:
         root.add_parameter(param.to_parameter())
     root.set_metadata({"AWS::CloudFormation::Interface": _interface(ordered)})
@@ -135,13 +136,15 @@ def assemble(
     return template_set
 
 
-def _console_order(parameters: Any) -> list[RootParameter]:
-    """Parameters grouped in first-seen group order; template location last (set once)."""
+def _console_order(parameters: Any, group_order: Sequence[str]) -> list[RootParameter]:
+    """Groups in `group_order`, then in first-seen order; template location last (set once)."""
     groups: dict[str, list[RootParameter]] = {}
     for param in parameters:
         groups.setdefault(param.group, []).append(param)
     location = groups.pop(TEMPLATE_LOCATION_GROUP, [])
-    return [p for group in groups.values() for p in group] + location
+    rank = {name: i for i, name in enumerate(group_order)}
+    ordered = sorted(groups, key=lambda g: rank.get(g, len(rank)))
+    return [p for group in ordered for p in groups[group]] + location
 
 
 def _interface(ordered: list[RootParameter]) -> dict[str, Any]:

@@ -27,9 +27,11 @@ class Finding:
     rule: str
     severity: str
     message: str
+    resource: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.rule} ({self.severity}) {self.message}"
+        where = f" {self.resource}:" if self.resource else ""
+        return f"{self.path}:{self.line}: {self.rule} ({self.severity}){where} {self.message}"
 
 
 @cache
@@ -47,6 +49,12 @@ def _config(regions: tuple[str, ...]) -> Any:
     return ConfigMixIn(
         ["--config-file", PINNED_CONFIG], regions=list(regions), include_checks=["I"]
     )
+
+
+def _resource(match: Any) -> str:
+    """The logical id a match is about, when it is about a resource."""
+    path = list(getattr(match.rulematch_obj, "path", None) or [])
+    return str(path[1]) if len(path) > 1 and path[0] == "Resources" else ""
 
 
 def lint_files(
@@ -73,6 +81,7 @@ def lint_files(
                     rule=match.rule.id,
                     severity=match.rule.severity,
                     message=match.message,
+                    resource=_resource(match),
                 )
             )
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.rule, f.message))
