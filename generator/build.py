@@ -11,7 +11,7 @@ from generator import writer
 from generator.assembly.assemble import TemplateSet
 from generator.errors import LintFailure, Located, SpecError
 from generator.lint.gate import LOCAL_ROOT_EXPECTED, Finding, lint_files
-from generator.spec.loader import load_spec
+from generator.spec.loader import LoadedSpec, load_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -36,36 +36,38 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_all(paths: Sequence[Path]) -> list[tuple[Path, object, object]]:
+def load_all(paths: Sequence[Path]) -> list[LoadedSpec]:
     """Every spec, validated; all problems of all files are reported together."""
-    loaded = []
+    loaded: list[LoadedSpec] = []
     problems: list[Located] = []
     seen: dict[str, str] = {}
     for path in paths:
-        shown = display_path(path)
         try:
-            blueprint, spec = load_spec(path, shown)
+            spec = load_spec(path, display_path(path))
         except SpecError as error:
             problems.extend(error.problems)
             continue
-        name = spec.name
+        name = spec.spec.name
         if name in seen:
             problems.append(
-                Located(shown, None, "name", f"pipeline {name!r} is also defined in {seen[name]}")
+                Located(
+                    spec.display,
+                    spec.line_of("name"),
+                    "name",
+                    f"pipeline {name!r} is already defined in {seen[name]}; pipeline names "
+                    "must be unique, so rename one of them",
+                )
             )
             continue
-        seen[name] = shown
-        loaded.append((path, blueprint, spec))
+        seen[name] = spec.display
+        loaded.append(spec)
     if problems:
         raise SpecError(problems)
     return loaded
 
 
 def compose_all(paths: Sequence[Path], template_format: str) -> list[TemplateSet]:
-    return [
-        blueprint.build(spec, template_format)  # type: ignore[attr-defined]
-        for _, blueprint, spec in load_all(paths)
-    ]
+    return [item.blueprint.build(item.spec, template_format) for item in load_all(paths)]
 
 
 def lint_staged(staging: Path, sets: Sequence[TemplateSet], template_format: str) -> list[Finding]:

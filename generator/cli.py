@@ -112,8 +112,8 @@ def validate(specs: tuple[Path, ...]) -> None:
     from generator.build import load_all
 
     paths, _ = _spec_paths(specs)
-    for path, _blueprint, spec in load_all(paths):
-        click.echo(f"{path}: ok ({spec.blueprint} pipeline {spec.name})")  # type: ignore[attr-defined]
+    for item in load_all(paths):
+        click.echo(f"{item.display}: ok ({item.spec.blueprint} pipeline {item.spec.name})")
 
 
 @main.command(name="list")

@@ -98,7 +98,7 @@ class PipelineComposer:
             self.notify_stack,
             self.names,
             key_arn=self.store.key_arn,
-            events_wanted=spec.notifications.on,
+            events_wanted=spec.notifications.events,
             email=notifications.notification_email(spec.notifications.email),
             approval_emails=gated,
         )

@@ -34,6 +34,10 @@ class Names:
     def build_log_group(self, project: str) -> str:
         return f"/aws/codebuild/{project}"
 
+    def log_group_patterns(self) -> tuple[str, ...]:
+        """Every log group this pipeline owns matches one of these (for the key policy)."""
+        return (self.build_log_group(self.project("*")), f"/pipegen/{self.pipeline}/*")
+
     def report_group(self, project: str) -> str:
         return f"{project}-junit"
 

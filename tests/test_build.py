@@ -234,3 +234,18 @@ def test_cli_version_schema_list_and_new(tmp_path: Path, monkeypatch: pytest.Mon
     bad = runner.invoke(main, ["new", "web-app", "My_Shop"])
     assert bad.exit_code == 2
     assert "is not a valid pipeline name" in bad.output
+
+
+def test_two_specs_with_one_pipeline_name_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(SPECS[0].read_text())
+    (tmp_path / "b.yaml").write_text("# a copy\n" + SPECS[0].read_text())
+    result = CliRunner().invoke(main, ["build", "--out", "out", "a.yaml", "b.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "b.yaml:4: name: pipeline 'web-app' is already defined in a.yaml; pipeline names must "
+        "be unique, so rename one of them\n"
+    )
+    assert not (tmp_path / "out" / "web-app").exists()

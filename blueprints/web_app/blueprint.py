@@ -79,7 +79,8 @@ class WebAppBlueprint(Blueprint):
             if spec.strategy(index) != "blue-green" and deploy.instance_role_arn is not None:
                 yield SpecIssue(
                     (*loc, "deploy", "instance_role_arn"),
-                    "instance_role_arn applies to blue-green deployments only",
+                    "instance_role_arn applies to blue-green deployments only; remove it, or "
+                    "set deploy.strategy: blue-green",
                 )
 
     def starter_spec(self, name: str) -> str:

@@ -73,6 +73,10 @@ class TemplateSet:
 def root_value(value: StackValue, children: Mapping[str, ChildStack]) -> Any:
     if isinstance(value, RootParameter):
         return Ref(value.name)
+    if value.stack not in children:
+        raise AssemblyError(
+            f"output {value.name} comes from stack {value.stack}, which is not assembled"
+        )
     return GetAtt(children[value.stack].logical_id, f"Outputs.{value.name}")
 
 
@@ -164,15 +168,13 @@ def _tag(resource: Any, tags: Mapping[str, str]) -> None:
     spec = resource.props.get("Tags")
     if spec is None:
         return
-    expected = spec[0]
-    if expected is Tags or (isinstance(expected, type) and issubclass(expected, Tags)):
-        existing = resource.properties.get("Tags")
-        merged = Tags(**dict(tags))
-        if existing is not None:
-            merged = merged + existing
-        resource.Tags = merged
-    elif expected is dict:
-        resource.Tags = {**dict(tags), **resource.properties.get("Tags", {})}
+    existing = resource.properties.get("Tags")
+    if spec[0] is dict:  # a few types (SSM parameters, ...) take a plain map
+        resource.Tags = {**dict(tags), **(existing or {})}
+        return
+    # Others declare Tags with the Tags class or a validator that accepts it.
+    merged = Tags(**dict(tags))
+    resource.Tags = merged + existing if existing is not None else merged
 
 
 def check_contracts(template_set: TemplateSet) -> list[str]:
@@ -185,6 +187,14 @@ def check_contracts(template_set: TemplateSet) -> list[str]:
     root = template_set.root.to_dict()
     children = {c.logical_id: c.template.to_dict() for c in template_set.children}
     problems: list[str] = []
+    nested = {
+        name
+        for name, r in root.get("Resources", {}).items()
+        if r.get("Type") == "AWS::CloudFormation::Stack"
+    }
+    for logical_id in children:
+        if logical_id not in nested:
+            problems.append(f"{logical_id}: child template is not nested in the root")
     graph: dict[str, set[str]] = {}
     for logical_id, resource in root.get("Resources", {}).items():
         if resource.get("Type") != "AWS::CloudFormation::Stack":

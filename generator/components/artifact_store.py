@@ -75,8 +75,8 @@ def key_policy(names: Names) -> PolicyDocument:
 
     The account administers it; this pipeline's roles use it; account principals that IAM
     allows may decrypt through S3 (instance roles fetching revisions); CloudWatch Logs encrypts
-    this pipeline's log groups; EventBridge and CloudWatch publish to its encrypted topics
-    (the EventBridge guide gives that grant without source conditions).
+    this pipeline's log groups; EventBridge publishes to its encrypted topics (the EventBridge
+    guide gives that grant without source conditions).
     """
     return PolicyDocument(
         Version=POLICY_VERSION,
@@ -122,20 +122,18 @@ def key_policy(names: Names) -> PolicyDocument:
                 Condition=Condition(
                     ArnLike(
                         {
-                            "kms:EncryptionContext:aws:logs:arn": Sub(
-                                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
-                                f":log-group:*{names.pipeline}*"
-                            )
+                            "kms:EncryptionContext:aws:logs:arn": [
+                                names.log_group_arn(pattern)
+                                for pattern in names.log_group_patterns()
+                            ]
                         }
                     )
                 ),
             ),
             Statement(
-                Sid="ServicesPublishToEncryptedTopics",
+                Sid="EventBridgePublishesToEncryptedTopics",
                 Effect=Allow,
-                Principal=Principal(
-                    "Service", ["events.amazonaws.com", "cloudwatch.amazonaws.com"]
-                ),
+                Principal=Principal("Service", ["events.amazonaws.com"]),
                 Action=SERVICE_PUBLISH_ACTIONS,
                 Resource=["*"],
             ),

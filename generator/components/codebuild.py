@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ def pipeline_step_buildspec(
         return text.replace("${", "${!")
 
     report_dir = reports.split("/", 1)[0] if reports and "/" in reports else "reports"
+    prepare_reports = escape(f"mkdir -p {shlex.quote(report_dir)}")
     return render_template(
         "generator",
         "templates/buildspecs",
@@ -60,7 +62,7 @@ def pipeline_step_buildspec(
         install=[escape(c) for c in install],
         commands=[escape(c) for c in commands],
         reports=escape(reports) if reports else None,
-        report_dir=report_dir,
+        prepare_reports=prepare_reports,
         cache_paths=[escape(p) for p in cache_paths],
         exported_variables=[],
     )
@@ -101,8 +103,17 @@ def project_role(
     )
     bucket_arn = stack.use(store.bucket_arn)
     role.allow(*artifact_read(bucket_arn))
-    if spec.writes_artifacts or spec.cache == "s3" or spec.reports:  # reports export to S3
+    if spec.writes_artifacts:
         role.allow(*artifact_write(bucket_arn))
+    else:
+        # Test code must not be able to overwrite the artifacts the deploy stages install.
+        own = []
+        if spec.reports:
+            own.append(f"reports/{project}/*")
+        if spec.cache == "s3":
+            own.append(f"cache/{project}/*")
+        if own:
+            role.allow(*artifact_write(bucket_arn, own))
     role.allow(*key_use(stack.use(store.key_arn)))
     if spec.reports:
         role.allow(

@@ -224,6 +224,11 @@ def server_deployment_group(
     )
 
 
+def _copy_pattern(names: Names, target: ServerTarget) -> str:
+    """The names CodeDeploy gives the green copies of a blue/green group."""
+    return f"CodeDeploy_{names.deployment_group(target.environment)}_*"
+
+
 def _asg_arn(name: Any) -> Sub:
     return Sub(
         "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:"
@@ -282,26 +287,31 @@ def codedeploy_role(
         trust=service("codedeploy"),
         pipeline=names.pipeline,
     )
-    groups: list[Any] = []
-    copies: list[Any] = []
-    for target in targets:
-        groups.append(_asg_arn(stack.use(target.auto_scaling_group)))
-        if target.strategy == "blue-green":
-            copies.append(_asg_arn(f"CodeDeploy_{names.deployment_group(target.environment)}_*"))
+    groups = [_asg_arn(stack.use(t.auto_scaling_group)) for t in targets]
+    blue_green = [t for t in targets if t.strategy == "blue-green"]
+    copies = [_asg_arn(_copy_pattern(names, t)) for t in blue_green]
     role.allow("ManageDeploymentAutoScalingGroups", ASG_MANAGEMENT, groups + copies)
-    if copies:
+    if blue_green:
+        # Only blue/green groups are copied and retired; in-place groups are never deleted.
+        originals = [_asg_arn(stack.use(t.auto_scaling_group)) for t in blue_green]
         role.allow(
             "CopyAndRetireGroupsForBlueGreen",
             [asg.CreateAutoScalingGroup, asg.DeleteAutoScalingGroup],
-            groups + copies,
+            originals + copies,
         )
         role.allow(
             "LaunchGreenInstances",
-            [ec2.RunInstances, ec2.CreateTags],
+            [ec2.RunInstances],
             [
                 Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"),
                 Sub("arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"),
             ],
+        )
+        role.allow(
+            "TagGreenInstancesAtLaunchOnly",
+            [ec2.CreateTags],
+            [Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*")],
+            Condition(StringEquals({"ec2:CreateAction": "RunInstances"})),
         )
         role.allow(
             "TerminateBlueInstances",
@@ -311,19 +321,15 @@ def codedeploy_role(
                 StringLike(
                     {
                         "aws:ResourceTag/aws:autoscaling:groupName": [
-                            *[stack.use(t.auto_scaling_group) for t in targets],
-                            *[
-                                f"CodeDeploy_{names.deployment_group(t.environment)}_*"
-                                for t in targets
-                                if t.strategy == "blue-green"
-                            ],
+                            *[stack.use(t.auto_scaling_group) for t in blue_green],
+                            *[_copy_pattern(names, t) for t in blue_green],
                         ]
                     }
                 )
             ),
         )
         instance_roles = [
-            stack.use(t.instance_role_arn) for t in targets if t.instance_role_arn is not None
+            stack.use(t.instance_role_arn) for t in blue_green if t.instance_role_arn is not None
         ]
         if instance_roles:
             role.allow(

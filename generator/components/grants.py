@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from awacs import kms as kms_actions
@@ -30,8 +31,10 @@ def artifact_read(bucket_arn: Any) -> Grant:
     )
 
 
-def artifact_write(bucket_arn: Any) -> Grant:
-    return ("WriteArtifacts", [s3_actions.PutObject], [_objects(bucket_arn)])
+def artifact_write(bucket_arn: Any, prefixes: Sequence[str] = ("*",)) -> Grant:
+    """PutObject in the artifact bucket, under `prefixes` (patterns like 'reports/x/*')."""
+    resources = [Sub(f"${{Bucket}}/{prefix}", Bucket=bucket_arn) for prefix in prefixes]
+    return ("WriteArtifacts", [s3_actions.PutObject], resources)
 
 
 def key_use(key_arn: Any) -> Grant:

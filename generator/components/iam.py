@@ -82,13 +82,15 @@ class RoleBuilder:
         condition: Condition | None = None,
     ) -> RoleBuilder:
         names = [action_name(a) for a in actions]
+        lowered = [n.lower() for n in names]  # IAM action names are case-insensitive
         if not actions or not resources:
             raise AssemblyError(f"{self.logical_id}.{sid}: a grant needs actions and resources")
         for name in names:
             if "*" in name:
                 raise AssemblyError(f"{self.logical_id}.{sid}: wildcard action {name}")
         if list(resources) == ["*"]:
-            unknown = [n for n in names if n not in wildcard_only_actions()]
+            allowed = {a.lower() for a in wildcard_only_actions()}
+            unknown = [n for n in names if n.lower() not in allowed]
             if unknown:
                 raise AssemblyError(
                     f"{self.logical_id}.{sid}: Resource '*' for {', '.join(unknown)}, which "
@@ -96,7 +98,7 @@ class RoleBuilder:
                 )
         elif "*" in resources:
             raise AssemblyError(f"{self.logical_id}.{sid}: mixes '*' with ARNs")
-        if "iam:PassRole" in names:
+        if "iam:passrole" in lowered:
             passed_to = condition.JSONrepr() if condition is not None else {}
             if "iam:PassedToService" not in str(passed_to):
                 raise AssemblyError(

@@ -57,26 +57,40 @@ def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
 def _check_source(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     source = spec.source
     if source.provider in GIT_CONNECTION_PROVIDERS:
-        if not source.repository or not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", source.repository):
+        if not source.repository:
             yield SpecIssue(
                 ("source", "repository"),
-                f"provider {source.provider} needs repository as 'owner/name' "
-                f"(got {source.repository!r})",
+                f"provider {source.provider} needs repository: add it as 'owner/name'",
             )
-    elif source.provider == "codecommit" and (
-        not source.repository or not re.fullmatch(r"[\w.-]{1,100}", source.repository)
+        elif not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", source.repository):
+            yield SpecIssue(
+                ("source", "repository"),
+                f"{source.repository!r} is not 'owner/name'; write it like 'my-org/my-app'",
+            )
+    elif source.provider == "codecommit" and not source.repository:
+        yield SpecIssue(
+            ("source", "repository"),
+            "provider codecommit needs repository: add the repository name",
+        )
+    elif source.provider == "codecommit" and not re.fullmatch(
+        r"[\w.-]{1,100}", str(source.repository)
     ):
         yield SpecIssue(
             ("source", "repository"),
-            f"provider codecommit needs the repository name (got {source.repository!r})",
+            f"{source.repository!r} is not a CodeCommit repository name (letters, digits, "
+            "_ . -; at most 100)",
         )
     if source.provider == "s3":
-        if not source.bucket or not re.fullmatch(
-            r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", source.bucket
-        ):
+        if not source.bucket:
             yield SpecIssue(
                 ("source", "bucket"),
-                f"provider s3 needs bucket, a valid S3 bucket name (got {source.bucket!r})",
+                "provider s3 needs bucket: add the name of the bucket that holds the source zip",
+            )
+        elif not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", source.bucket):
+            yield SpecIssue(
+                ("source", "bucket"),
+                f"{source.bucket!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
+                "dots and hyphens)",
             )
         if not source.object_key:
             yield SpecIssue(

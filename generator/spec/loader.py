@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,32 @@ from generator.errors import Located, SpecError
 from generator.spec.checks import Loc, SpecIssue
 
 LineIndex = dict[Loc, int]
+
+
+class SpecLoader(yaml.SafeLoader):
+    """YAML 1.2 scalars: only true/false are booleans, and numbers with a leading zero stay
+    text. YAML 1.1 would read `on:` as True, `off` as False and `012345678901` as an octal
+    number, silently changing what the spec says."""
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -39,22 +67,10 @@ def read_yaml(path: Path, display: str) -> tuple[Any, LineIndex]:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise SpecError([Located(display, None, "", f"cannot read the spec: {reason}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=SpecLoader)
+        data = yaml.load(text, Loader=SpecLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        line = mark.line + 1 if mark is not None else None
-        raise SpecError(
-            [
-                Located(
-                    display,
-                    line,
-                    "",
-                    f"YAML syntax error: {problem}; check the indentation and quoting on this line",
-                )
-            ]
-        ) from None
+        raise SpecError([_syntax_error(exc, display)]) from None
     if node is None:
         raise SpecError(
             [Located(display, 1, "", "the spec is empty; start from `pipegen new web-app NAME`")]
@@ -67,6 +83,31 @@ def read_yaml(path: Path, display: str) -> tuple[Any, LineIndex]:
     return data, index
 
 
+def _syntax_error(exc: yaml.YAMLError, display: str) -> Located:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    if isinstance(exc, yaml.composer.ComposerError) and "another document" in problem:
+        return Located(
+            display,
+            line,
+            "",
+            "YAML syntax error: a spec holds exactly one document; remove this '---' and "
+            "everything after it, or move it to a file of its own",
+        )
+    detail = problem
+    if context and context_mark is not None and context_mark.line + 1 != line:
+        detail += f" ({context} that starts on line {context_mark.line + 1})"
+    return Located(
+        display,
+        line,
+        "",
+        f"YAML syntax error: {detail}; check the brackets, indentation and quoting here",
+    )
+
+
 def _index_node(
     node: yaml.Node, loc: Loc, index: LineIndex, duplicates: list[Located], display: str
 ) -> None:
@@ -75,6 +116,15 @@ def _index_node(
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value
+            if key_node.tag != "tag:yaml.org,2002:str":
+                duplicates.append(
+                    Located(
+                        display,
+                        key_node.start_mark.line + 1,
+                        format_loc((*loc, key)),
+                        f'key {key!r} is not text to YAML; quote it ("{key}":)',
+                    )
+                )
             if key in seen:
                 duplicates.append(
                     Located(
@@ -121,16 +171,14 @@ def _translate(model: type[BaseModel], error: Any) -> SpecIssue:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _fields_at(model, loc[:-1])
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+        hint = _did_you_mean(key, allowed) or f"; allowed: {', '.join(allowed)}"
         return SpecIssue(loc, f"unknown field {key!r}{hint}")
     if kind == "missing":
         return SpecIssue(loc, f"missing required field {loc[-1]!r}; add it")
     if kind in ("literal_error", "enum"):
         expected = str(ctx.get("expected", ""))
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
-        close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = _did_you_mean(str(value), options)
         return SpecIssue(loc, f"{value!r} is not one of {', '.join(options)}{hint}")
     if kind == "value_error":
         return SpecIssue(loc, str(ctx.get("error", error["msg"])))
@@ -139,8 +187,8 @@ def _translate(model: type[BaseModel], error: Any) -> SpecIssue:
         if "http" in str(ctx.get("pattern")):
             what = "an http(s):// URL"
         return SpecIssue(loc, f"{value!r} is not {what}")
-    if kind in ("too_short", "too_long"):
-        return SpecIssue(loc, _length_message(kind, ctx, value))
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        return SpecIssue(loc, _length_message(kind.removeprefix("string_"), ctx, value))
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         bound = {"greater_than_equal": "at least", "less_than_equal": "at most"}.get(
             kind, kind.replace("_", " ")
@@ -152,6 +200,8 @@ def _translate(model: type[BaseModel], error: Any) -> SpecIssue:
         "int_type": "a whole number",
         "int_parsing": "a whole number",
         "int_from_float": "a whole number",
+        "float_type": "a number",
+        "float_parsing": "a number",
         "bool_type": "true or false",
         "bool_parsing": "true or false",
         "list_type": "a list",
@@ -165,12 +215,28 @@ def _translate(model: type[BaseModel], error: Any) -> SpecIssue:
     return SpecIssue(loc, str(error["msg"]))
 
 
+def _did_you_mean(value: str, options: Sequence[str]) -> str:
+    """Case-insensitive near miss: 'queued' -> 'QUEUED', 'regoin' -> 'region'."""
+    lowered = {option.lower(): option for option in options}
+    close = difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean {lowered[close[0]]!r}?" if close else ""
+
+
 def _length_message(kind: str, ctx: dict[str, Any], value: Any) -> str:
+    if isinstance(value, str):
+        if kind == "too_short":
+            return (
+                "must not be empty"
+                if ctx.get("min_length") == 1
+                else (f"is too short; use at least {ctx.get('min_length')} characters")
+            )
+        return f"is {len(value)} characters long; at most {ctx.get('max_length')} are allowed"
     if kind == "too_short":
         need = ctx.get("min_length", 1)
         return f"needs at least {need} item{'s' if need != 1 else ''}"
     most = ctx.get("max_length")
-    return f"has {ctx.get('actual_length', len(value))} items; at most {most} are allowed"
+    actual = ctx.get("actual_length") or len(value)
+    return f"has {actual} items; at most {most} are allowed"
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
@@ -209,8 +275,19 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def load_spec(path: Path, display: str | None = None) -> tuple[Any, Any]:
-    """(blueprint, validated spec) for a spec file, or SpecError naming every problem."""
+@dataclass(frozen=True)
+class LoadedSpec:
+    blueprint: Any  # generator.blueprint.Blueprint (imported lazily: blueprints import us)
+    spec: Any
+    display: str
+    lines: LineIndex
+
+    def line_of(self, *loc: str | int) -> int | None:
+        return line_of(tuple(loc), self.lines)
+
+
+def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
+    """The blueprint and validated spec of a file, or SpecError naming every problem."""
     from generator.blueprint import registry
 
     shown = display or str(path)
@@ -229,15 +306,14 @@ def load_spec(path: Path, display: str | None = None) -> tuple[Any, Any]:
         )
     blueprints = registry()
     chosen = data.get("blueprint")
-    if chosen not in blueprints:
+    if not isinstance(chosen, str) or chosen not in blueprints:
         names = sorted(blueprints)
         if chosen is None:
             message = f"missing required field 'blueprint'; choose one of {', '.join(names)}"
+        elif not isinstance(chosen, str):
+            message = f"expected the name of one blueprint ({', '.join(names)}), got {chosen!r}"
         else:
-            close = difflib.get_close_matches(str(chosen), names, n=1, cutoff=0.5)
-            hint = (
-                f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(names)}"
-            )
+            hint = _did_you_mean(chosen, names) or f"; choose one of {', '.join(names)}"
             message = f"unknown blueprint {chosen!r}{hint}"
         raise SpecError(locate(shown, index, [SpecIssue(("blueprint",), message)]))
     blueprint = blueprints[chosen]
@@ -245,4 +321,4 @@ def load_spec(path: Path, display: str | None = None) -> tuple[Any, Any]:
     issues = list(blueprint.checks(spec))
     if issues:
         raise SpecError(locate(shown, index, issues))
-    return blueprint, spec
+    return LoadedSpec(blueprint, spec, shown, index)

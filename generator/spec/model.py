@@ -184,7 +184,7 @@ class Notifications(StrictModel):
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
         description="Default of the NotificationEmail parameter.",
     )
-    on: list[NoticeKind] = Field(
+    events: list[NoticeKind] = Field(
         default_factory=lambda: list(NOTICE_KINDS),
         description="Which pipeline events reach the notification topic.",
     )

@@ -57,12 +57,9 @@ def _text(value: Any, what: str) -> str:
 
 def _account_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        # YAML reads an unquoted id as a number and drops leading zeros.
+        # The spec loader keeps leading zeros as text, so a number here lost none.
         if len(str(value)) != 12:
-            raise ValueError(
-                f"{value} is not a 12-digit AWS account id; quote it "
-                f"(\"'012345678901'\") so YAML keeps leading zeros"
-            )
+            raise ValueError(f"{value} is not a 12-digit AWS account id")
         return str(value)
     text = _text(value, "an AWS account id")
     if not re.fullmatch(r"\d{12}", text):
@@ -86,7 +83,8 @@ def _pipeline_name(value: Any) -> str:
     if not _PIPELINE_NAME.fullmatch(text):
         raise ValueError(
             f"{text!r} is not a valid pipeline name: use 3-32 lowercase letters, digits "
-            "and hyphens, starting with a letter (it becomes part of S3, IAM and CodeBuild names)"
+            "and hyphens, starting with a letter and ending with a letter or digit (it becomes "
+            "part of IAM, CodeBuild and CodeDeploy names)"
         )
     return text
 
