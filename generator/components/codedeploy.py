@@ -107,50 +107,46 @@ def target_group_alarms(
         ),
     ]
     prefix = environment.capitalize()
-    errors = names.alarm(environment, "target-5xx")
-    latency = names.alarm(environment, "target-latency-p95")
-    error_alarm = stack.add(
-        cloudwatch.Alarm(
+
+    def alarm(logical_id: str, what: str, description: str, **metric: Any) -> RollbackAlarm:
+        """A one-minute alarm, 2 of 3 datapoints breaching; missing data is not an incident."""
+        name = names.alarm(environment, what)
+        created = stack.add(
+            cloudwatch.Alarm(
+                logical_id,
+                AlarmName=name,
+                AlarmDescription=f"{environment}: {description}; CodeDeploy rolls back",
+                Namespace="AWS/ApplicationELB",
+                Dimensions=dimensions,
+                Period=60,
+                EvaluationPeriods=3,
+                DatapointsToAlarm=2,
+                TreatMissingData="notBreaching",
+                **metric,
+            )
+        )
+        return RollbackAlarm(
+            name, stack.export(f"{logical_id}Name", created.ref(), f"{name} alarm")
+        )
+
+    return (
+        alarm(
             f"{prefix}Target5xxAlarm",
-            AlarmName=errors,
-            AlarmDescription=f"{environment}: targets answer with 5xx; CodeDeploy rolls back",
-            Namespace="AWS/ApplicationELB",
+            "target-5xx",
+            "targets answer with 5xx",
             MetricName="HTTPCode_Target_5XX_Count",
-            Dimensions=dimensions,
             Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=3,
-            DatapointsToAlarm=2,
             Threshold=thresholds.error_5xx_count,
             ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching",
-        )
-    )
-    latency_alarm = stack.add(
-        cloudwatch.Alarm(
+        ),
+        alarm(
             f"{prefix}TargetLatencyAlarm",
-            AlarmName=latency,
-            AlarmDescription=f"{environment}: p95 target response time too high; CodeDeploy "
-            "rolls back",
-            Namespace="AWS/ApplicationELB",
+            "target-latency-p95",
+            "p95 target response time too high",
             MetricName="TargetResponseTime",
-            Dimensions=dimensions,
             ExtendedStatistic="p95",
-            Period=60,
-            EvaluationPeriods=3,
-            DatapointsToAlarm=2,
             Threshold=thresholds.latency_p95_seconds,
             ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
-        )
-    )
-    return (
-        RollbackAlarm(
-            errors, stack.export(f"{error_alarm.title}Name", error_alarm.ref(), f"{errors} alarm")
-        ),
-        RollbackAlarm(
-            latency,
-            stack.export(f"{latency_alarm.title}Name", latency_alarm.ref(), f"{latency} alarm"),
         ),
     )
 

@@ -121,8 +121,10 @@ def email_subscription(stack: ChildStack, logical_id: str, topic: sns.Topic, ema
     )
 
 
-def events_only_topic_policy(stack: ChildStack, topic: sns.Topic, rule_arns: list[Any]) -> None:
-    """Only this account's EventBridge rules may publish."""
+def publish_only(
+    stack: ChildStack, topic: sns.Topic, sid: str, principal: Principal, condition: Condition
+) -> None:
+    """A topic policy with one statement: who may publish, under which condition."""
     stack.add(
         sns.TopicPolicy(
             f"{topic.title}Policy",
@@ -131,17 +133,12 @@ def events_only_topic_policy(stack: ChildStack, topic: sns.Topic, rule_arns: lis
                 Version=POLICY_VERSION,
                 Statement=[
                     Statement(
-                        Sid="EventBridgeRulesOfThisAccountPublish",
+                        Sid=sid,
                         Effect=Allow,
-                        Principal=Principal("Service", ["events.amazonaws.com"]),
+                        Principal=principal,
                         Action=[sns_actions.Publish],
                         Resource=[topic.ref()],
-                        Condition=Condition(
-                            [
-                                StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
-                                ArnLike({"aws:SourceArn": rule_arns}),
-                            ]
-                        ),
+                        Condition=condition,
                     )
                 ],
             ),
@@ -149,28 +146,30 @@ def events_only_topic_policy(stack: ChildStack, topic: sns.Topic, rule_arns: lis
     )
 
 
+def events_only_topic_policy(stack: ChildStack, topic: sns.Topic, rule_arns: list[Any]) -> None:
+    """Only this account's EventBridge rules may publish."""
+    publish_only(
+        stack,
+        topic,
+        "EventBridgeRulesOfThisAccountPublish",
+        Principal("Service", ["events.amazonaws.com"]),
+        Condition(
+            [
+                StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
+                ArnLike({"aws:SourceArn": rule_arns}),
+            ]
+        ),
+    )
+
+
 def pipeline_roles_topic_policy(stack: ChildStack, topic: sns.Topic, names: Names) -> None:
     """Only this pipeline's roles may publish (the approval action publishes as the pipeline)."""
-    stack.add(
-        sns.TopicPolicy(
-            f"{topic.title}Policy",
-            Topics=[topic.ref()],
-            PolicyDocument=PolicyDocument(
-                Version=POLICY_VERSION,
-                Statement=[
-                    Statement(
-                        Sid="PipelineRolesPublish",
-                        Effect=Allow,
-                        Principal=account_root(),
-                        Action=[sns_actions.Publish],
-                        Resource=[topic.ref()],
-                        Condition=Condition(
-                            ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})
-                        ),
-                    )
-                ],
-            ),
-        )
+    publish_only(
+        stack,
+        topic,
+        "PipelineRolesPublish",
+        account_root(),
+        Condition(ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})),
     )
 
 

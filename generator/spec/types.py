@@ -7,6 +7,7 @@ the loader puts the file, line and field in front of it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -46,7 +47,7 @@ AWS_REGIONS: tuple[str, ...] = (
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
+_TAG_KEY = re.compile(r"^(?![aA][wW][sS]:)[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 
 
 def _text(value: Any, what: str) -> str:
@@ -78,45 +79,39 @@ def _region(value: Any) -> str:
     return text
 
 
-def _pipeline_name(value: Any) -> str:
-    text = _text(value, "a pipeline name")
-    if not _PIPELINE_NAME.fullmatch(text):
-        raise ValueError(
-            f"{text!r} is not a valid pipeline name: use 3-32 lowercase letters, digits "
-            "and hyphens, starting with a letter and ending with a letter or digit (it becomes "
-            "part of IAM, CodeBuild and CodeDeploy names)"
-        )
-    return text
+def _matching(pattern: re.Pattern[str], what: str, rule: str) -> Callable[[Any], str]:
+    """A validator: text that fully matches `pattern`, or an error that states the rule."""
+
+    def check(value: Any) -> str:
+        text = _text(value, f"the {what}")
+        if not pattern.fullmatch(text):
+            raise ValueError(f"{text!r} is not a valid {what}: {rule}")
+        return text
+
+    return check
 
 
-def _environment_name(value: Any) -> str:
-    text = _text(value, "an environment name")
-    if not _ENV_NAME.fullmatch(text):
-        raise ValueError(
-            f"{text!r} is not a valid environment name: use 1-16 lowercase letters and digits, "
-            "starting with a letter (for example 'staging')"
-        )
-    return text
-
-
-def _env_var_name(value: Any) -> str:
-    text = _text(value, "a variable name")
-    if not _ENV_VAR.fullmatch(text):
-        raise ValueError(
-            f"{text!r} is not a valid environment variable name: use letters, digits and "
-            "underscores, not starting with a digit"
-        )
-    return text
-
-
-def _tag_key(value: Any) -> str:
-    text = _text(value, "a tag key")
-    if not _TAG_KEY.fullmatch(text) or text.lower().startswith("aws:"):
-        raise ValueError(
-            f"{text!r} is not a valid tag key: 1-128 characters of letters, digits, spaces "
-            "and _.:/=+-@, not starting with 'aws:'"
-        )
-    return text
+_pipeline_name = _matching(
+    _PIPELINE_NAME,
+    "pipeline name",
+    "use 3-32 lowercase letters, digits and hyphens, starting with a letter and ending with a "
+    "letter or digit (it becomes part of IAM, CodeBuild and CodeDeploy names)",
+)
+_environment_name = _matching(
+    _ENV_NAME,
+    "environment name",
+    "use 1-16 lowercase letters and digits, starting with a letter (for example 'staging')",
+)
+_env_var_name = _matching(
+    _ENV_VAR,
+    "environment variable name",
+    "use letters, digits and underscores, not starting with a digit",
+)
+_tag_key = _matching(
+    _TAG_KEY,
+    "tag key",
+    "1-128 characters of letters, digits, spaces and _.:/=+-@, not starting with 'aws:'",
+)
 
 
 AccountId = Annotated[str, BeforeValidator(_account_id)]
