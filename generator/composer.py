@@ -20,17 +20,26 @@ from awacs.aws import Condition, Principal, StringEquals
 from troposphere import GetAtt, Ref
 
 from generator.assembly.assemble import RootOutput, TemplateSet, assemble
-from generator.assembly.stack import ChildStack, Exported, StackValue
+from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components import approval, codebuild, notifications, source
+from generator.components.alarms import RollbackAlarm, alarm_arns
 from generator.components.artifact_store import artifact_store
 from generator.components.grants import artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, service
 from generator.components.pipeline import console_url, pipeline
 from generator.naming import Names, environment_group
-from generator.pipeline_plan import ActionEnvironment, PipelinePlan, Stage, Step
+from generator.pipeline_plan import (
+    ActionEnvironment,
+    AlarmWatch,
+    OnFailure,
+    PipelinePlan,
+    Stage,
+    Step,
+)
 from generator.spec.model import Environment, PipelineSpec, TestStage
 
 BUILD_ARTIFACT = "BuildOutput"
+URL_PATTERN = r"^https?://[^\s]+$"
 TEST_ACTION_NAMES = {
     "unit": "UnitTests",
     "integration": "IntegrationTests",
@@ -120,6 +129,7 @@ class PipelineComposer:
         )
         self._build_action_role = self.action_role(self._build_action_builder)
         self._project_arns: list[Any] = []
+        self._smoke_project: Exported | None = None
 
     # -- roles -----------------------------------------------------------------------------
 
@@ -270,19 +280,24 @@ class PipelineComposer:
         return [*stages, test] if test else stages
 
     def smoke_test_project(self) -> Exported:
-        return self.project(
-            codebuild.ProjectSpec(
-                purpose="smoke-test",
-                description=f"Smoke tests {self.spec.name} after each deployment",
-                image=self.spec.build.image,
-                compute_type="BUILD_GENERAL1_SMALL",
-                timeout_minutes=15,
-                buildspec=codebuild.pipeline_step_buildspec(self.defaults.smoke_test),
-                inline=True,
-                reports=False,
-                writes_artifacts=False,
+        """One project serves every environment; the action passes the URL."""
+        if self._smoke_project is None:
+            self._smoke_project = self.project(
+                codebuild.ProjectSpec(
+                    purpose="smoke-test",
+                    description=f"Smoke tests {self.spec.name} after each deployment",
+                    image=self.spec.build.image,
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    timeout_minutes=15,
+                    buildspec=codebuild.pipeline_step_buildspec(
+                        self.spec.smoke_test or self.defaults.smoke_test
+                    ),
+                    inline=True,
+                    reports=False,
+                    writes_artifacts=False,
+                )
             )
-        )
+        return self._smoke_project
 
     # -- environments ----------------------------------------------------------------------
 
@@ -294,7 +309,21 @@ class PipelineComposer:
                 gates.append((env, gate))
         return gates
 
-    def approval_stage(self, index: int, review_link: StackValue | None) -> Stage | None:
+    def url_parameter(self, index: int) -> RootParameter:
+        env = self.spec.environments[index]
+        return RootParameter(
+            name=f"{env.name.capitalize()}Url",
+            description=f"Base URL of {env.name}; the smoke test calls it after each deployment.",
+            label=f"{env.name} URL",
+            group=environment_group(env.name),
+            default=env.url,
+            allowed_pattern=URL_PATTERN,
+            constraint_description="An http:// or https:// URL.",
+            min_length=1,
+        )
+
+    def approval_stage(self, index: int) -> Stage | None:
+        """The gate in front of environments[index], linking the previous environment."""
         gate = self.spec.approval_for(index)
         if gate is None:
             return None
@@ -307,7 +336,40 @@ class PipelineComposer:
             [self.iam_stack.use(topic)],
         )
         approval.approver_policy(self.iam_stack, self.names, env.name, gate)
-        return approval.gate_stage(env.name, previous, gate, topic, review_link)
+        return approval.gate_stage(env.name, previous, gate, topic, self.url_parameter(index - 1))
+
+    def deploy_stage(
+        self, index: int, deploy_steps: Sequence[Step], alarms: Sequence[RollbackAlarm]
+    ) -> Stage:
+        """Deploy, then smoke-test the environment's URL; a failure rolls the stage back (or
+        retries), and after success the stage watches `alarms` for the bake time."""
+        env = self.spec.environments[index]
+        smoke = self.codebuild_step(
+            "SmokeTest",
+            self.smoke_test_project(),
+            inputs=(source.SOURCE_ARTIFACT,),
+            run_order=max(step.run_order for step in deploy_steps) + 1,
+            variables=(("TARGET_URL", self.url_parameter(index)), ("DEPLOY_ENVIRONMENT", env.name)),
+            category="Test",
+        )
+        self.watch_alarms(alarm_arns(self.names, list(alarms)))
+        return Stage(
+            name=f"Deploy{env.name.capitalize()}",
+            steps=(*deploy_steps, smoke),
+            on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
+            watch=AlarmWatch(
+                alarm_names=tuple(a.handle or a.name for a in alarms),
+                wait_minutes=env.bake_minutes,
+            ),
+        )
+
+    def environment_stages(
+        self, index: int, deploy_steps: Sequence[Step], alarms: Sequence[RollbackAlarm]
+    ) -> list[Stage]:
+        """The optional approval stage and the deploy stage of environments[index]."""
+        gate = self.approval_stage(index)
+        deploy = self.deploy_stage(index, deploy_steps, alarms)
+        return [gate, deploy] if gate is not None else [deploy]
 
     # -- assembly --------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from awacs.aws import Action, Condition, StringEquals
 from troposphere import GetAtt
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter
-from generator.components import approval, codebuild, codedeploy, notifications
+from generator.components import alarms, approval, codebuild, codedeploy, notifications
 from generator.components.artifact_store import ArtifactStore, artifact_store
 from generator.components.iam import RoleBuilder, service, wildcard_only_actions
 from generator.components.pipeline import pipeline
@@ -849,8 +849,8 @@ def server_target(environment: str, strategy: Any, **extra: Any) -> codedeploy.S
         "auto_scaling_group": env_parameter(f"{prefix}AutoScalingGroupName"),
         "target_group_arn": env_parameter(f"{prefix}TargetGroupArn"),
         "alarms": (
-            codedeploy.RollbackAlarm(f"{PIPELINE}-{environment}-5xx"),
-            codedeploy.RollbackAlarm(f"{PIPELINE}-{environment}-latency"),
+            alarms.RollbackAlarm(f"{PIPELINE}-{environment}-5xx"),
+            alarms.RollbackAlarm(f"{PIPELINE}-{environment}-latency"),
         ),
         "termination_wait_minutes": 45,
     }
@@ -915,7 +915,7 @@ class TestCodeDeploy:
         ]
 
     def test_alarm_handles_become_parameters(self):
-        alarm = codedeploy.RollbackAlarm(
+        alarm = alarms.RollbackAlarm(
             "demo-dev-5xx", Exported("monitoring", "DevAlarm", GetAtt("A", "Arn"), "alarm")
         )
         stack, group = deployment_group(server_target("dev", "in-place", alarms=(alarm,)))
@@ -924,13 +924,15 @@ class TestCodeDeploy:
 
     def test_target_group_alarms(self):
         stack = ChildStack("deploy-targets", "demo")
-        errors, latency = codedeploy.target_group_alarms(
+        errors, latency = alarms.target_group_alarms(
             stack,
             NAMES,
             "dev",
             target_group_arn=env_parameter("DevTargetGroupArn"),
             load_balancer_arn=env_parameter("DevLoadBalancerArn"),
-            thresholds=codedeploy.AlarmThresholds(error_5xx_count=5, latency_p95_seconds=0.5),
+            thresholds=alarms.AlarmThresholds(
+                error_5xx_count=5, latency_seconds=0.5, latency_percentile="p99"
+            ),
         )
         assert errors.name == f"{PIPELINE}-dev-target-5xx"
         assert errors.handle is not None and errors.handle.name == "DevTarget5xxAlarmName"
@@ -939,9 +941,9 @@ class TestCodeDeploy:
         assert five["Threshold"] == 5
         assert five["TreatMissingData"] == "notBreaching"
         slow = props(stack, "DevTargetLatencyAlarm")
-        assert slow["ExtendedStatistic"] == "p95"
+        assert slow["ExtendedStatistic"] == "p99"
         assert slow["Threshold"] == 0.5
-        assert latency.name == f"{PIPELINE}-dev-target-latency-p95"
+        assert latency.name == f"{PIPELINE}-dev-target-latency-p99"
 
     def _role(self, *targets: codedeploy.ServerTarget) -> ChildStack:
         stack = ChildStack("iam", "demo")

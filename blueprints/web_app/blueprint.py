@@ -8,12 +8,11 @@ from typing import Any
 from blueprints.web_app import parameters
 from blueprints.web_app.spec import WebAppSpec
 from generator.assembly.assemble import RootOutput, TemplateSet
-from generator.assembly.stack import Exported
 from generator.blueprint import Blueprint
 from generator.components import codedeploy
-from generator.components.source import SOURCE_ARTIFACT
+from generator.components.alarms import AlarmThresholds, RollbackAlarm, target_group_alarms
 from generator.composer import BUILD_ARTIFACT, Defaults, PipelineComposer
-from generator.pipeline_plan import AlarmWatch, OnFailure, Stage
+from generator.pipeline_plan import Stage
 from generator.spec.checks import SpecIssue
 from generator.templating import render_template
 
@@ -93,26 +92,27 @@ class WebAppBlueprint(Blueprint):
         names = composer.names
         stages: list[Stage] = composer.ci_stages()
         targets = [self.target(composer, spec, i) for i in range(len(spec.environments))]
-        composer.watch_alarms(codedeploy.alarm_arns(names, targets))
         service_role = composer.role(codedeploy.codedeploy_role(composer.iam_stack, names, targets))
         application = codedeploy.server_application(composer.deploy_stack, names)
-        smoke_project = composer.smoke_test_project()
-        previous_url: Any = None
         for index, target in enumerate(targets):
-            gate = composer.approval_stage(index, previous_url)
-            if gate is not None:
-                stages.append(gate)
             group = codedeploy.server_deployment_group(
                 composer.deploy_stack, names, target, service_role, application
             )
-            stages.append(
-                self.deploy_stage(composer, spec, index, target, smoke_project, application, group)
+            role = composer.action_role(
+                codedeploy.deploy_action_role(
+                    composer.iam_stack,
+                    names,
+                    target.environment,
+                    target.config_name,
+                    composer.store,
+                    composer.pipeline_role_arn,
+                )
             )
-            previous_url = self.env_parameters(spec, index).url
+            deploy = codedeploy.deploy_step(application, group, role, BUILD_ARTIFACT)
+            stages += composer.environment_stages(index, [deploy], target.alarms)
         instance_policy = codedeploy.instance_artifact_policy(
             composer.iam_stack, names, composer.store
         )
-        starter = self.app_files(spec)
         return composer.compose(
             stages,
             outputs=[
@@ -122,14 +122,14 @@ class WebAppBlueprint(Blueprint):
                     "Attach this managed policy to the instance role of every Auto Scaling group",
                 )
             ],
-            files=starter,
+            files=self.app_files(spec),
         )
 
-    # -- per environment -------------------------------------------------------------------
-
-    def env_parameters(self, spec: WebAppSpec, index: int) -> parameters.EnvironmentParameters:
+    def target(
+        self, composer: PipelineComposer, spec: WebAppSpec, index: int
+    ) -> codedeploy.ServerTarget:
         env = spec.environments[index]
-        return parameters.environment_parameters(
+        params = parameters.environment_parameters(
             env.name,
             blue_green=spec.strategy(index) == "blue-green",
             creates_alarms=not env.deploy.alarms,
@@ -138,29 +138,23 @@ class WebAppBlueprint(Blueprint):
                 "target_group_arn": env.deploy.target_group_arn,
                 "load_balancer_arn": env.deploy.load_balancer_arn,
                 "instance_role_arn": env.deploy.instance_role_arn,
-                "url": env.url,
             },
         )
-
-    def target(
-        self, composer: PipelineComposer, spec: WebAppSpec, index: int
-    ) -> codedeploy.ServerTarget:
-        env = spec.environments[index]
-        params = self.env_parameters(spec, index)
-        alarms: tuple[codedeploy.RollbackAlarm, ...]
+        alarms: tuple[RollbackAlarm, ...]
         if env.deploy.alarms:
-            alarms = tuple(codedeploy.RollbackAlarm(name) for name in env.deploy.alarms)
+            alarms = tuple(RollbackAlarm(name) for name in env.deploy.alarms)
         else:
             assert params.load_balancer_arn is not None
-            alarms = codedeploy.target_group_alarms(
+            alarms = target_group_alarms(
                 composer.deploy_stack,
                 composer.names,
                 env.name,
                 target_group_arn=params.target_group_arn,
                 load_balancer_arn=params.load_balancer_arn,
-                thresholds=codedeploy.AlarmThresholds(
+                thresholds=AlarmThresholds(
                     error_5xx_count=env.deploy.error_5xx_threshold,
-                    latency_p95_seconds=env.deploy.latency_p95_seconds,
+                    latency_seconds=env.deploy.latency_threshold_seconds,
+                    latency_percentile=env.deploy.latency_percentile,
                 ),
             )
         return codedeploy.ServerTarget(
@@ -172,47 +166,6 @@ class WebAppBlueprint(Blueprint):
             alarms=alarms,
             termination_wait_minutes=env.deploy.termination_wait_minutes,
             instance_role_arn=params.instance_role_arn,
-        )
-
-    def deploy_stage(
-        self,
-        composer: PipelineComposer,
-        spec: WebAppSpec,
-        index: int,
-        target: codedeploy.ServerTarget,
-        smoke_project: Exported,
-        application: Exported,
-        group: Exported,
-    ) -> Stage:
-        env = spec.environments[index]
-        names = composer.names
-        role = composer.action_role(
-            codedeploy.deploy_action_role(
-                composer.iam_stack,
-                names,
-                env.name,
-                target.config_name,
-                composer.store,
-                composer.pipeline_role_arn,
-            )
-        )
-        url = self.env_parameters(spec, index).url
-        smoke = composer.codebuild_step(
-            "SmokeTest",
-            smoke_project,
-            inputs=(SOURCE_ARTIFACT,),
-            run_order=2,
-            variables=(("TARGET_URL", url), ("DEPLOY_ENVIRONMENT", env.name)),
-            category="Test",
-        )
-        return Stage(
-            name=f"Deploy{env.name.capitalize()}",
-            steps=(codedeploy.deploy_step(application, group, role, BUILD_ARTIFACT), smoke),
-            on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
-            watch=AlarmWatch(
-                alarm_names=tuple(a.handle or a.name for a in target.alarms),
-                wait_minutes=env.deploy.bake_minutes,
-            ),
         )
 
     # -- application starter files ---------------------------------------------------------

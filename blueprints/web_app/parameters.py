@@ -18,7 +18,6 @@ LOAD_BALANCER_PATTERN = (
     r"[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$"
 )
 ROLE_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"
-URL_PATTERN = r"^https?://[^\s]+$"
 
 PATTERNS = {
     "auto_scaling_group": ASG_PATTERN,
@@ -45,7 +44,6 @@ class EnvironmentParameters:
     auto_scaling_group: RootParameter
     target_group_arn: RootParameter
     load_balancer_arn: RootParameter | None
-    url: RootParameter
     instance_role_arn: RootParameter | None
 
 
@@ -104,14 +102,6 @@ def environment_parameters(
             )
             if creates_alarms
             else None
-        ),
-        url=parameter(
-            "Url",
-            "URL",
-            f"Base URL of {environment}; the smoke test calls it after each deployment.",
-            URL_PATTERN,
-            "An http:// or https:// URL.",
-            "url",
         ),
         instance_role_arn=(
             parameter(

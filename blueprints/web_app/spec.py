@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from generator.spec.model import Environment, PipelineSpec, StrictModel
+from generator.spec.model import Environment, PipelineSpec, RollbackAlarmSettings
 
 
-class Ec2Deployment(StrictModel):
+class Ec2Deployment(RollbackAlarmSettings):
     """CodeDeploy to an Auto Scaling group behind an Application Load Balancer target group."""
 
     strategy: Literal["in-place", "blue-green"] | None = Field(
@@ -18,21 +18,6 @@ class Ec2Deployment(StrictModel):
         "Default: blue-green for the last environment, in-place for the others.",
     )
     deployment_config: Literal["OneAtATime", "HalfAtATime", "AllAtOnce"] = "OneAtATime"
-    alarms: list[str] = Field(
-        default_factory=list,
-        max_length=5,
-        description="Existing CloudWatch alarm names that roll a deployment back. Empty: the "
-        "blueprint creates a 5xx alarm and a p95-latency alarm on the target group.",
-    )
-    error_5xx_threshold: int = Field(default=10, ge=1, le=100000)
-    latency_p95_seconds: float = Field(default=1.0, gt=0, le=60)
-    bake_minutes: int = Field(
-        default=10,
-        ge=1,
-        le=60,
-        description="After a successful deploy, watch the alarms this long and roll back if one "
-        "fires (stage OnSuccess condition).",
-    )
     termination_wait_minutes: int = Field(default=60, ge=0, le=2880)
     auto_scaling_group: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9._-]{1,255}$", description="Parameter default."

@@ -24,9 +24,10 @@ from awacs.aws import (
     StringEquals,
     StringLike,
 )
-from troposphere import Join, Select, Split, Sub, cloudwatch, codedeploy, iam
+from troposphere import Sub, codedeploy, iam
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
+from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
 from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import artifact_read, key_decrypt
 from generator.components.iam import POLICY_VERSION, RoleBuilder, service
@@ -34,18 +35,6 @@ from generator.naming import Names
 from generator.pipeline_plan import Step
 
 Strategy = Literal["in-place", "blue-green"]
-
-
-@dataclass(frozen=True)
-class RollbackAlarm:
-    """An alarm by its physical name; `handle` is set when a stack of ours creates it, so that
-    users of the alarm depend on its creation."""
-
-    name: str
-    handle: Exported | None = None
-
-    def value_in(self, stack: ChildStack) -> Any:
-        return stack.use(self.handle) if self.handle is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -64,91 +53,6 @@ class ServerTarget:
     @property
     def config_name(self) -> str:
         return f"CodeDeployDefault.{self.deployment_config}"
-
-
-def target_group_name(target_group_arn: Any) -> Any:
-    """`arn:...:targetgroup/NAME/ID` -> NAME."""
-    return Select(1, Split("/", target_group_arn))
-
-
-def target_group_dimension(target_group_arn: Any) -> Any:
-    """`arn:...:targetgroup/NAME/ID` -> `targetgroup/NAME/ID`, the CloudWatch dimension."""
-    return Select(5, Split(":", target_group_arn))
-
-
-def load_balancer_dimension(load_balancer_arn: Any) -> Any:
-    """`arn:...:loadbalancer/app/NAME/ID` -> `app/NAME/ID`, the CloudWatch dimension."""
-    parts = Split("/", load_balancer_arn)
-    return Join("/", [Select(1, parts), Select(2, parts), Select(3, parts)])
-
-
-@dataclass(frozen=True)
-class AlarmThresholds:
-    error_5xx_count: int = 10
-    latency_p95_seconds: float = 1.0
-
-
-def target_group_alarms(
-    stack: ChildStack,
-    names: Names,
-    environment: str,
-    *,
-    target_group_arn: StackValue,
-    load_balancer_arn: StackValue,
-    thresholds: AlarmThresholds,
-) -> tuple[RollbackAlarm, RollbackAlarm]:
-    """5xx and p95-latency alarms on the environment's target group."""
-    dimensions = [
-        cloudwatch.MetricDimension(
-            Name="TargetGroup", Value=target_group_dimension(stack.use(target_group_arn))
-        ),
-        cloudwatch.MetricDimension(
-            Name="LoadBalancer", Value=load_balancer_dimension(stack.use(load_balancer_arn))
-        ),
-    ]
-    prefix = environment.capitalize()
-
-    def alarm(logical_id: str, what: str, description: str, **metric: Any) -> RollbackAlarm:
-        """A one-minute alarm, 2 of 3 datapoints breaching; missing data is not an incident."""
-        name = names.alarm(environment, what)
-        created = stack.add(
-            cloudwatch.Alarm(
-                logical_id,
-                AlarmName=name,
-                AlarmDescription=f"{environment}: {description}; CodeDeploy rolls back",
-                Namespace="AWS/ApplicationELB",
-                Dimensions=dimensions,
-                Period=60,
-                EvaluationPeriods=3,
-                DatapointsToAlarm=2,
-                TreatMissingData="notBreaching",
-                **metric,
-            )
-        )
-        return RollbackAlarm(
-            name, stack.export(f"{logical_id}Name", created.ref(), f"{name} alarm")
-        )
-
-    return (
-        alarm(
-            f"{prefix}Target5xxAlarm",
-            "target-5xx",
-            "targets answer with 5xx",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Statistic="Sum",
-            Threshold=thresholds.error_5xx_count,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        ),
-        alarm(
-            f"{prefix}TargetLatencyAlarm",
-            "target-latency-p95",
-            "p95 target response time too high",
-            MetricName="TargetResponseTime",
-            ExtendedStatistic="p95",
-            Threshold=thresholds.latency_p95_seconds,
-            ComparisonOperator="GreaterThanThreshold",
-        ),
-    )
 
 
 def server_application(stack: ChildStack, names: Names) -> Exported:
@@ -270,10 +174,6 @@ DESCRIBE_ONLY = [
 ]
 
 
-def alarm_arns(names: Names, targets: Sequence[ServerTarget]) -> list[Any]:
-    return [names.alarm_arn(a.name) for t in targets for a in t.alarms]
-
-
 def codedeploy_role(
     stack: ChildStack, names: Names, targets: Sequence[ServerTarget]
 ) -> RoleBuilder:
@@ -340,7 +240,8 @@ def codedeploy_role(
         [stack.use(t.target_group_arn) for t in targets],
     )
     if any(t.alarms for t in targets):
-        role.allow("ReadRollbackAlarms", [cw.DescribeAlarms], alarm_arns(names, targets))
+        alarms = [a for t in targets for a in t.alarms]
+        role.allow("ReadRollbackAlarms", [cw.DescribeAlarms], alarm_arns(names, alarms))
     role.allow("DescribeFleet", DESCRIBE_ONLY, ["*"])
     return role
 

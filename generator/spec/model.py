@@ -168,10 +168,27 @@ class Environment(StrictModel):
         description="rollback: redeploy the last good revision; retry: retry transient failures.",
     )
     retry_mode: Literal["failed-actions", "all-actions"] = "failed-actions"
-    smoke_test: list[str] = Field(
-        default_factory=list,
-        description="Commands of the post-deploy smoke test; $TARGET_URL is the environment URL.",
+    bake_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="After a successful deploy, watch the rollback alarms this long and roll the "
+        "stage back if one fires (stage OnSuccess condition).",
     )
+
+
+class RollbackAlarmSettings(StrictModel):
+    """Alarms that stop and roll back a deployment: existing ones, or ones pipegen creates."""
+
+    alarms: list[str] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Existing CloudWatch alarm names that roll a deployment back. Empty: the "
+        "blueprint creates a 5xx alarm and a latency alarm on the target group.",
+    )
+    error_5xx_threshold: int = Field(default=10, ge=1, le=100000)
+    latency_threshold_seconds: float = Field(default=1.0, gt=0, le=60)
+    latency_percentile: Literal["p90", "p95", "p99"] = "p95"
 
 
 NoticeKind = Literal["failed", "succeeded", "approval-needed", "stage-failed"]
@@ -205,6 +222,11 @@ class PipelineSpec(StrictModel, Generic[EnvT]):
     environments: list[EnvT] = Field(min_length=1, max_length=10)
     notifications: Notifications = Field(default_factory=Notifications)
     tags: dict[TagKey, str] = Field(default_factory=dict, max_length=40)
+    smoke_test: list[str] = Field(
+        default_factory=list,
+        description="Commands of the post-deploy smoke test, run after every deployment with "
+        "$TARGET_URL set to the environment's URL. Empty: the blueprint's default.",
+    )
     artifact_retention_days: int = Field(default=30, ge=1, le=3650)
     log_retention_days: int = Field(
         default=365, description="One of CloudWatch Logs' retention values."
