@@ -39,14 +39,16 @@ from generator.pipeline_plan import (
 from generator.spec.model import Environment, PipelineSpec, TestStage
 
 BUILD_ARTIFACT = "BuildOutput"
+BUILD_NAMESPACE = "BuildVariables"
 URL_PATTERN = r"^https?://[^\s]+$"
 TEST_ACTION_NAMES = {
     "unit": "UnitTests",
+    "contract": "ContractTests",
     "integration": "IntegrationTests",
     "security-scan": "SecurityScan",
 }
 # Fast layers first: unit tests and the scan run together, integration tests after them.
-TEST_RUN_ORDER = {"unit": 1, "security-scan": 1, "integration": 2}
+TEST_RUN_ORDER = {"unit": 1, "contract": 1, "security-scan": 1, "integration": 2}
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,13 @@ class Defaults:
 
 class PipelineComposer:
     def __init__(
-        self, spec: PipelineSpec[Any], *, blueprint: str, template_format: str, defaults: Defaults
+        self,
+        spec: PipelineSpec[Any],
+        *,
+        blueprint: str,
+        template_format: str,
+        defaults: Defaults,
+        key_grant_services: Sequence[str] = (),
     ) -> None:
         self.spec = spec
         self.blueprint = blueprint
@@ -93,6 +101,7 @@ class PipelineComposer:
             self.names,
             retention_days=spec.artifact_retention_days,
             log_retention_days=spec.log_retention_days,
+            grant_services=key_grant_services,
         )
         self.connection: StackValue | None = (
             source.connection(self.source_stack, spec.source, self.names)
@@ -181,6 +190,7 @@ class PipelineComposer:
         run_order: int = 1,
         variables: tuple[tuple[str, Any], ...] = (),
         category: str = "Build",
+        namespace: str | None = None,
     ) -> Step:
         configuration: dict[str, Any] = {"ProjectName": project}
         if len(inputs) > 1:
@@ -196,6 +206,7 @@ class PipelineComposer:
             inputs=inputs,
             outputs=outputs,
             run_order=run_order,
+            namespace=namespace,
         )
 
     def source_stage(self) -> Stage:
@@ -211,26 +222,32 @@ class PipelineComposer:
         )
         return Stage("Source", (source.source_step(self.spec.source, self.connection, role),))
 
-    def build_stage(self) -> Stage:
+    def repository_build_project(self) -> codebuild.ProjectSpec:
+        """The default build: the application repository's own buildspec."""
         build = self.spec.build
-        project = self.project(
-            codebuild.ProjectSpec(
-                purpose="build",
-                description=f"Builds {self.spec.name} with the repository's {build.buildspec}",
-                image=build.image,
-                compute_type=build.compute_type,
-                timeout_minutes=build.timeout_minutes,
-                buildspec=build.buildspec,
-                inline=False,
-                reports=True,
-                writes_artifacts=True,
-                cache=build.cache,
-                variables=dict(build.variables),
-                secrets=tuple(build.secrets),
-            )
+        return codebuild.ProjectSpec(
+            purpose="build",
+            description=f"Builds {self.spec.name} with the repository's {build.buildspec}",
+            image=build.image,
+            compute_type=build.compute_type,
+            timeout_minutes=build.timeout_minutes,
+            buildspec=build.buildspec,
+            inline=False,
+            reports=True,
+            writes_artifacts=True,
+            cache=build.cache,
+            variables=dict(build.variables),
+            secrets=tuple(build.secrets),
         )
+
+    def build_stage(self, project: codebuild.ProjectSpec | None = None) -> Stage:
+        handle = self.project(project or self.repository_build_project())
         step = self.codebuild_step(
-            "Build", project, inputs=(source.SOURCE_ARTIFACT,), outputs=(BUILD_ARTIFACT,)
+            "Build",
+            handle,
+            inputs=(source.SOURCE_ARTIFACT,),
+            outputs=(BUILD_ARTIFACT,),
+            namespace=BUILD_NAMESPACE,
         )
         return Stage("Build", (step,))
 
@@ -253,14 +270,15 @@ class PipelineComposer:
             reports=True,
             writes_artifacts=False,
             cache=build.cache,
-            variables=dict(build.variables),
-            secrets=tuple(build.secrets),
+            variables={**build.variables, **test.variables},
+            secrets=(*build.secrets, *test.secrets),
         )
 
-    def test_stage(self) -> Stage | None:
-        if not self.spec.tests:
+    def test_stage(self, extra_steps: Sequence[Step] = ()) -> Stage | None:
+        """Test layers from the spec plus the blueprint's own checks (an image scan, ...)."""
+        if not self.spec.tests and not extra_steps:
             return None
-        steps = []
+        steps = list(extra_steps)
         for test in sorted(self.spec.tests, key=lambda t: TEST_RUN_ORDER[t.kind]):
             project = self.project(self.test_project(test))
             steps.append(
@@ -272,11 +290,15 @@ class PipelineComposer:
                     category="Test",
                 )
             )
-        return Stage("Test", tuple(steps))
+        return Stage("Test", tuple(sorted(steps, key=lambda step: step.run_order)))
 
-    def ci_stages(self) -> list[Stage]:
-        stages = [self.source_stage(), self.build_stage()]
-        test = self.test_stage()
+    def ci_stages(
+        self,
+        build_project: codebuild.ProjectSpec | None = None,
+        extra_test_steps: Sequence[Step] = (),
+    ) -> list[Stage]:
+        stages = [self.source_stage(), self.build_stage(build_project)]
+        test = self.test_stage(extra_test_steps)
         return [*stages, test] if test else stages
 
     def smoke_test_project(self) -> Exported:

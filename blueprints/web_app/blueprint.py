@@ -20,6 +20,7 @@ DEFAULTS = Defaults(
     build_commands=("make build",),
     test_commands={
         "unit": ("make test-unit",),
+        "contract": ("make test-contract",),
         "integration": ("make test-integration",),
         "security-scan": (
             "pip install --quiet --disable-pip-version-check semgrep==1.95.0",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def same_account() -> dict[str, Any]:
     return {"aws:SourceAccount": Ref("AWS::AccountId")}
 
 
-def key_policy(names: Names) -> PolicyDocument:
+def key_policy(names: Names, grant_services: Sequence[str] = ()) -> PolicyDocument:
     """Who may use the artifact key.
 
     The account administers it; this pipeline's roles use it; account principals that IAM
@@ -130,6 +131,7 @@ def key_policy(names: Names) -> PolicyDocument:
                     )
                 ),
             ),
+            *[service_grants(service) for service in grant_services],
             Statement(
                 Sid="EventBridgePublishesToEncryptedTopics",
                 Effect=Allow,
@@ -141,14 +143,37 @@ def key_policy(names: Names) -> PolicyDocument:
     )
 
 
-def artifact_key(stack: ChildStack, names: Names) -> kms.Key:
+def service_grants(service: str) -> Statement:
+    """Services such as ECR encrypt with the key through grants that they create as the
+    caller; allow exactly that, for AWS resources of this account."""
+    return Statement(
+        Sid=f"{service.upper()}CreatesGrantsForItsResources",
+        Effect=Allow,
+        Principal=account_root(),
+        Action=[kms_actions.CreateGrant, kms_actions.DescribeKey],
+        Resource=["*"],
+        Condition=Condition(
+            [
+                StringEquals(
+                    {
+                        "kms:ViaService": Sub(f"{service}.${{AWS::Region}}.amazonaws.com"),
+                        "kms:CallerAccount": Ref("AWS::AccountId"),
+                    }
+                ),
+                Bool({"kms:GrantIsForAWSResource": True}),
+            ]
+        ),
+    )
+
+
+def artifact_key(stack: ChildStack, names: Names, grant_services: Sequence[str] = ()) -> kms.Key:
     key = stack.add(
         kms.Key(
             "ArtifactKey",
             Description=f"Encrypts artifacts, logs and topics of pipeline {names.pipeline}",
             EnableKeyRotation=True,
             PendingWindowInDays=30,
-            KeyPolicy=key_policy(names),
+            KeyPolicy=key_policy(names, grant_services),
             **RETAIN,
         )
     )
@@ -301,9 +326,14 @@ def artifact_bucket_policy(stack: ChildStack, bucket: s3.Bucket) -> None:
 
 
 def artifact_store(
-    stack: ChildStack, names: Names, *, retention_days: int, log_retention_days: int
+    stack: ChildStack,
+    names: Names,
+    *,
+    retention_days: int,
+    log_retention_days: int,
+    grant_services: Sequence[str] = (),
 ) -> ArtifactStore:
-    key = artifact_key(stack, names)
+    key = artifact_key(stack, names, grant_services)
     logs = log_bucket(stack, log_retention_days)
     bucket = artifact_bucket(stack, key, logs, retention_days)
     log_bucket_policy(stack, logs, bucket)

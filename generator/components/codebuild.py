@@ -14,13 +14,14 @@ from troposphere import GetAtt, Sub, codebuild, logs
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components.artifact_store import RETAIN, ArtifactStore
-from generator.components.grants import artifact_read, artifact_write, key_use
+from generator.components.grants import Grant, artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, service
 from generator.naming import Names, arn
 from generator.spec.model import SecretReference
 from generator.templating import render_template
 
-ENV_TYPE = {"SECRETS_MANAGER": "SECRETS_MANAGER", "PARAMETER_STORE": "PARAMETER_STORE"}
+LOCAL_CACHE_MODES = ("LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE")
+DOCKER_CACHE_MODES = ("LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE")
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,11 @@ class ProjectSpec:
     reports: bool
     writes_artifacts: bool
     cache: str = "none"  # "s3" | "local" | "none"
+    local_cache_modes: tuple[str, ...] = LOCAL_CACHE_MODES
     variables: dict[str, str] = field(default_factory=dict)
     secrets: Sequence[SecretReference] = ()
+    extra_grants: tuple[Grant, ...] = ()  # what this project does beyond logs, reports, cache
+    privileged_reason: str | None = None  # set only for docker builds; recorded in Metadata
 
 
 def pipeline_step_buildspec(
@@ -121,6 +125,8 @@ def project_role(
             [cb.CreateReport, cb.UpdateReport, cb.BatchPutTestCases, cb.BatchPutCodeCoverages],
             [names.report_group_arn(project)],
         )
+    for grant in spec.extra_grants:
+        role.allow(*grant)
     manager = [s for s in spec.secrets if s.source == "secrets-manager"]
     store_params = [s for s in spec.secrets if s.source == "parameter-store"]
     if manager:
@@ -198,10 +204,19 @@ def cache_config(spec: ProjectSpec, bucket: Any, project: str) -> codebuild.Proj
             Type="S3", Location=Sub(f"${{Bucket}}/cache/{project}", Bucket=bucket)
         )
     if spec.cache == "local":
-        return codebuild.ProjectCache(
-            Type="LOCAL", Modes=["LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
-        )
+        return codebuild.ProjectCache(Type="LOCAL", Modes=list(spec.local_cache_modes))
     return codebuild.ProjectCache(Type="NO_CACHE")
+
+
+def _privileged_metadata(spec: ProjectSpec) -> dict[str, Any]:
+    if spec.privileged_reason is None:
+        return {}
+    return {
+        "Metadata": {
+            "pipegen": {"privileged-mode": spec.privileged_reason},
+            "checkov": {"skip": [{"id": "CKV_AWS_316", "comment": spec.privileged_reason}]},
+        }
+    }
 
 
 def build_project(
@@ -232,7 +247,7 @@ def build_project(
         "Image": spec.image,
         "ComputeType": spec.compute_type,
         "ImagePullCredentialsType": "CODEBUILD",
-        "PrivilegedMode": False,
+        "PrivilegedMode": spec.privileged_reason is not None,
     }
     variables = environment_variables(spec)
     if variables:
@@ -254,6 +269,7 @@ def build_project(
                 ),
                 S3Logs=codebuild.S3Logs(Status="DISABLED"),
             ),
+            **_privileged_metadata(spec),
             TimeoutInMinutes=spec.timeout_minutes,
             QueuedTimeoutInMinutes=60,
         )

@@ -104,7 +104,7 @@ class Build(StrictModel):
     )
 
 
-TestKind = Literal["unit", "integration", "security-scan"]
+TestKind = Literal["unit", "contract", "integration", "security-scan"]
 
 
 class TestStage(StrictModel):
@@ -113,6 +113,10 @@ class TestStage(StrictModel):
     reports: str = Field(default="reports/**/*.xml", description="JUnit XML files to publish.")
     compute_type: ComputeType | None = None
     timeout_minutes: int = Field(default=20, ge=5, le=480)
+    variables: dict[EnvVarName, str] = Field(default_factory=dict)
+    secrets: list[SecretReference] = Field(
+        default_factory=list, description="Secrets for this test layer only, by reference."
+    )
 
 
 def _default_tests() -> list[TestStage]:
