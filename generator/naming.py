@@ -34,9 +34,17 @@ class Names:
     def build_log_group(self, project: str) -> str:
         return f"/aws/codebuild/{project}"
 
+    def pipeline_log_group(self) -> str:
+        """Where actions on CodePipeline-managed compute (EKS, Commands) write."""
+        return f"/aws/codepipeline/{self.pipeline}"
+
     def log_group_patterns(self) -> tuple[str, ...]:
         """Every log group this pipeline owns matches one of these (for the key policy)."""
-        return (self.build_log_group(self.project("*")), f"/pipegen/{self.pipeline}/*")
+        return (
+            self.build_log_group(self.project("*")),
+            self.pipeline_log_group(),
+            f"/pipegen/{self.pipeline}/*",
+        )
 
     def report_group(self, project: str) -> str:
         return f"{project}-junit"

@@ -37,6 +37,7 @@ class Step:
     run_order: int = 1
     namespace: str | None = None
     timeout_minutes: int | None = None
+    environment: tuple[tuple[str, str], ...] = ()  # action-level variables (EKS, Commands)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from awacs import s3 as s3_actions
 from awacs.aws import Action
 from troposphere import Sub
 
-Grant = tuple[str, list[Action], list[Any]]
+Grant = tuple[str, Sequence[Action], Sequence[Any]]
 
 
 def _objects(bucket_arn: Any) -> Any:

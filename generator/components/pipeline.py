@@ -50,6 +50,11 @@ def render_step(stack: ChildStack, step: Step) -> codepipeline.Actions:
         props["Namespace"] = step.namespace
     if step.timeout_minutes:
         props["TimeoutInMinutes"] = step.timeout_minutes
+    if step.environment:
+        props["EnvironmentVariables"] = [
+            codepipeline.EnvironmentVariable(Name=name, Value=value, Type="PLAINTEXT")
+            for name, value in step.environment
+        ]
     return codepipeline.Actions(**props)
 
 

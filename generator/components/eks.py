@@ -1,0 +1,102 @@
+"""Kubernetes on EKS through CodePipeline's native EKS deploy action (V2 pipelines only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from awacs import eks as eks_actions
+from awacs import logs as logs_actions
+from awacs.aws import Principal
+from troposphere import Sub, eks, logs
+
+from generator.assembly.stack import ChildStack, Exported
+from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.components.grants import artifact_read, key_decrypt
+from generator.components.iam import RoleBuilder
+from generator.naming import Names
+from generator.pipeline_plan import Step
+
+EDIT_POLICY = "arn:${AWS::Partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+
+@dataclass(frozen=True)
+class EksTarget:
+    environment: str
+    cluster: str
+    namespace: str
+    manifests: tuple[str, ...]  # paths in the source artifact
+
+
+def cluster_arn(cluster: str) -> Sub:
+    return Sub(
+        f"arn:${{AWS::Partition}}:eks:${{AWS::Region}}:${{AWS::AccountId}}:cluster/{cluster}"
+    )
+
+
+def action_log_group(stack: ChildStack, names: Names, key_arn: Any, days: int) -> None:
+    """The EKS action runs on CodePipeline-managed compute that logs here."""
+    stack.add(
+        logs.LogGroup(
+            "PipelineActionLogGroup",
+            LogGroupName=names.pipeline_log_group(),
+            KmsKeyId=key_arn,
+            RetentionInDays=days,
+            **RETAIN,
+        )
+    )
+
+
+def deploy_role(
+    stack: ChildStack, names: Names, target: EksTarget, store: ArtifactStore, pipeline_role: Any
+) -> RoleBuilder:
+    role = RoleBuilder(
+        logical_id=f"{target.environment.capitalize()}DeployActionRole",
+        description=f"EKS deploy action of {names.pipeline} into {target.environment}",
+        trust=Principal("AWS", [pipeline_role]),
+        pipeline=names.pipeline,
+    )
+    role.allow("DescribeThisCluster", [eks_actions.DescribeCluster], [cluster_arn(target.cluster)])
+    log_group = names.pipeline_log_group()
+    role.allow(
+        "WriteActionLogs",
+        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+        [names.log_group_arn(log_group), names.log_stream_arn(log_group)],
+    )
+    role.allow(*artifact_read(stack.use(store.bucket_arn)))
+    role.allow(*key_decrypt(stack.use(store.key_arn)))
+    return role
+
+
+def namespace_access(stack: ChildStack, target: EksTarget, role_arn: Exported) -> None:
+    """Let the action role edit this namespace only (cluster access entries, API auth mode)."""
+    stack.add(
+        eks.AccessEntry(
+            f"{target.environment.capitalize()}ClusterAccess",
+            ClusterName=target.cluster,
+            PrincipalArn=stack.use(role_arn),
+            Type="STANDARD",
+            AccessPolicies=[
+                eks.AccessPolicy(
+                    PolicyArn=Sub(EDIT_POLICY),
+                    AccessScope=eks.AccessScope(Type="namespace", Namespaces=[target.namespace]),
+                )
+            ],
+        )
+    )
+
+
+def deploy_step(target: EksTarget, role: Exported, artifact: str, image_uri: str) -> Step:
+    return Step(
+        name="Deploy",
+        category="Deploy",
+        provider="EKS",
+        configuration={
+            "ClusterName": target.cluster,
+            "Namespace": target.namespace,
+            "ManifestFiles": ",".join(target.manifests),
+        },
+        role=role,
+        inputs=(artifact,),
+        environment=(("IMAGE_URI", image_uri),),
+    )
