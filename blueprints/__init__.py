@@ -1,5 +1,6 @@
 """The blueprints pipegen ships; `generator.blueprint.registry()` finds them here."""
 
+from blueprints.microservice.blueprint import BLUEPRINT as MICROSERVICE
 from blueprints.web_app.blueprint import BLUEPRINT as WEB_APP
 
-ALL = (WEB_APP,)
+ALL = (WEB_APP, MICROSERVICE)

@@ -13,7 +13,7 @@ from generator.components import codedeploy
 from generator.components.alarms import AlarmThresholds, RollbackAlarm, target_group_alarms
 from generator.composer import BUILD_ARTIFACT, Defaults, PipelineComposer
 from generator.pipeline_plan import Stage
-from generator.spec.checks import SpecIssue
+from generator.spec.checks import SpecIssue, check_single_account
 from generator.templating import render_template
 
 DEFAULTS = Defaults(
@@ -42,20 +42,9 @@ class WebAppBlueprint(Blueprint):
 
     def checks(self, spec: Any) -> Iterator[SpecIssue]:
         yield from super().checks(spec)
+        yield from check_single_account(spec, self.name)
         for index, env in enumerate(spec.environments):
             loc = ("environments", index)
-            if env.account is not None:
-                yield SpecIssue(
-                    (*loc, "account"),
-                    "web-app deploys into the account that runs the pipeline; remove account, "
-                    "or use the multi-region blueprint for cross-account delivery",
-                )
-            if env.region is not None and env.region != spec.region:
-                yield SpecIssue(
-                    (*loc, "region"),
-                    f"web-app deploys in the pipeline's region ({spec.region}); remove region, "
-                    "or use the multi-region blueprint",
-                )
             deploy = env.deploy
             for field, pattern_name in (
                 ("auto_scaling_group", "auto_scaling_group"),

@@ -54,8 +54,10 @@ def target_group_alarms(
     target_group_arn: StackValue,
     load_balancer_arn: StackValue,
     thresholds: AlarmThresholds,
+    label: str = "target",
 ) -> tuple[RollbackAlarm, RollbackAlarm]:
-    """5xx and latency-percentile alarms on the environment's target group."""
+    """5xx and latency-percentile alarms on one target group of the environment; `label`
+    tells the groups of a blue/green pair apart."""
     dimensions = [
         cloudwatch.MetricDimension(
             Name="TargetGroup", Value=target_group_dimension(stack.use(target_group_arn))
@@ -89,8 +91,8 @@ def target_group_alarms(
 
     return (
         alarm(
-            f"{prefix}Target5xxAlarm",
-            "target-5xx",
+            f"{prefix}{label.capitalize()}5xxAlarm",
+            f"{label}-5xx",
             "targets answer with 5xx",
             MetricName="HTTPCode_Target_5XX_Count",
             Statistic="Sum",
@@ -98,8 +100,8 @@ def target_group_alarms(
             ComparisonOperator="GreaterThanOrEqualToThreshold",
         ),
         alarm(
-            f"{prefix}TargetLatencyAlarm",
-            f"target-latency-{thresholds.latency_percentile}",
+            f"{prefix}{label.capitalize()}LatencyAlarm",
+            f"{label}-latency-{thresholds.latency_percentile}",
             f"{thresholds.latency_percentile} target response time too high",
             MetricName="TargetResponseTime",
             ExtendedStatistic=thresholds.latency_percentile,

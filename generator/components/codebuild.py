@@ -39,7 +39,7 @@ class ProjectSpec:
     writes_artifacts: bool
     cache: str = "none"  # "s3" | "local" | "none"
     local_cache_modes: tuple[str, ...] = LOCAL_CACHE_MODES
-    variables: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)  # text, or stack handles
     secrets: Sequence[SecretReference] = ()
     extra_grants: tuple[Grant, ...] = ()  # what this project does beyond logs, reports, cache
     privileged_reason: str | None = None  # set only for docker builds; recorded in Metadata
@@ -148,9 +148,15 @@ def _pascal(text: str) -> str:
     return "".join(part.capitalize() for part in text.split("-"))
 
 
-def environment_variables(spec: ProjectSpec) -> list[codebuild.EnvironmentVariable]:
+def environment_variables(
+    spec: ProjectSpec, stack: ChildStack
+) -> list[codebuild.EnvironmentVariable]:
     variables = [
-        codebuild.EnvironmentVariable(Name=name, Type="PLAINTEXT", Value=value)
+        codebuild.EnvironmentVariable(
+            Name=name,
+            Type="PLAINTEXT",
+            Value=value if isinstance(value, str) else stack.use(value),
+        )
         for name, value in sorted(spec.variables.items())
     ]
     for secret in spec.secrets:
@@ -249,7 +255,7 @@ def build_project(
         "ImagePullCredentialsType": "CODEBUILD",
         "PrivilegedMode": spec.privileged_reason is not None,
     }
-    variables = environment_variables(spec)
+    variables = environment_variables(spec, stack)
     if variables:
         environment["EnvironmentVariables"] = variables
     created = stack.add(

@@ -54,6 +54,23 @@ def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             )
 
 
+def check_single_account(spec: PipelineSpec[Environment], blueprint: str) -> Iterator[SpecIssue]:
+    """For blueprints that deploy where the pipeline runs; multi-region owns the rest."""
+    for index, env in enumerate(spec.environments):
+        if env.account is not None:
+            yield SpecIssue(
+                ("environments", index, "account"),
+                f"{blueprint} deploys into the account that runs the pipeline; remove account, "
+                "or use the multi-region blueprint for cross-account delivery",
+            )
+        if env.region is not None and env.region != spec.region:
+            yield SpecIssue(
+                ("environments", index, "region"),
+                f"{blueprint} deploys in the pipeline's region ({spec.region}); remove region, "
+                "or use the multi-region blueprint",
+            )
+
+
 def _check_source(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     source = spec.source
     if source.provider in GIT_CONNECTION_PROVIDERS:

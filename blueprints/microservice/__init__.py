@@ -1,0 +1,1 @@
+"""microservice: container images to ECS (rolling, canary, linear blue/green) or EKS."""
