@@ -156,16 +156,17 @@ def new(blueprint: str, name: str) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of specs, for editor validation."""
+    import functools
+    import operator
     from typing import Annotated
 
     from pydantic import Field, TypeAdapter
 
     from generator.blueprint import registry
 
-    models = tuple(b.spec_model for b in registry().values())
-    union: Any = (
-        models[0] if len(models) == 1 else Annotated[models, Field(discriminator="blueprint")]
-    )
+    models = [b.spec_model for b in registry().values()]
+    either: Any = functools.reduce(operator.or_, models)  # A | B | ...
+    union: Any = Annotated[either, Field(discriminator="blueprint")] if len(models) > 1 else either
     document = TypeAdapter(union).json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "pipegen pipeline spec"

@@ -21,7 +21,12 @@ from generator.lint.gate import Finding
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = sorted((REPO / "pipelines").glob("*.yaml"))
+WEB_APP_SPEC = REPO / "pipelines" / "web-app.yaml"
 OUTPUT = REPO / "output"
+
+
+def before_names(files: dict[str, bytes]) -> set[str]:
+    return {path.split("/", 1)[0] for path in files}
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -104,7 +109,7 @@ def test_lint_failure_leaves_previous_output_untouched(
         build.build(SPECS, out)
     assert "web-app/stacks/iam.yaml:3: E3012 (error) planted" in str(caught.value)
     assert tree(out) == before
-    assert [p.name for p in out.iterdir()] == ["web-app"], "staging folder left behind"
+    assert sorted(p.name for p in out.iterdir()) == sorted(before_names(before)), "staging left"
 
 
 def test_failed_swap_restores_previous_output(
@@ -220,8 +225,10 @@ def test_cli_version_schema_list_and_new(tmp_path: Path, monkeypatch: pytest.Mon
     runner = CliRunner()
     assert runner.invoke(main, ["--version"]).output.strip() == f"pipegen, version {__version__}"
     schema = json.loads(runner.invoke(main, ["schema"]).output)
-    assert schema["additionalProperties"] is False
-    assert "environments" in schema["required"]
+    assert schema["discriminator"]["propertyName"] == "blueprint"
+    for model in ("WebAppSpec", "MicroserviceSpec"):
+        assert schema["$defs"][model]["additionalProperties"] is False
+        assert "environments" in schema["$defs"][model]["required"]
     assert "web-app:" in runner.invoke(main, ["list"]).output
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pipelines").mkdir()
@@ -240,8 +247,8 @@ def test_two_specs_with_one_pipeline_name_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "a.yaml").write_text(SPECS[0].read_text())
-    (tmp_path / "b.yaml").write_text("# a copy\n" + SPECS[0].read_text())
+    (tmp_path / "a.yaml").write_text(WEB_APP_SPEC.read_text())
+    (tmp_path / "b.yaml").write_text("# a copy\n" + WEB_APP_SPEC.read_text())
     result = CliRunner().invoke(main, ["build", "--out", "out", "a.yaml", "b.yaml"])
     assert result.exit_code == 2
     assert result.stderr == (
