@@ -34,6 +34,15 @@ class Names:
     def build_log_group(self, project: str) -> str:
         return f"/aws/codebuild/{project}"
 
+    def function(self, purpose: str) -> str:
+        return f"{self.pipeline}-{purpose}"
+
+    def function_log_group(self, function: str) -> str:
+        return f"/aws/lambda/{function}"
+
+    def queue(self, purpose: str) -> str:
+        return f"{self.pipeline}-{purpose}-dlq"
+
     def pipeline_log_group(self) -> str:
         """Where actions on CodePipeline-managed compute (EKS, Commands) write."""
         return f"/aws/codepipeline/{self.pipeline}"
@@ -43,6 +52,7 @@ class Names:
         return (
             self.build_log_group(self.project("*")),
             self.pipeline_log_group(),
+            self.function_log_group(self.function("*")),
             f"/pipegen/{self.pipeline}/*",
         )
 

@@ -871,24 +871,53 @@ def deployment_group(target: codedeploy.ServerTarget) -> tuple[ChildStack, dict[
 
 
 class TestCodeDeploy:
-    def test_blue_green_group(self):
-        stack, group = deployment_group(server_target("prod", "blue-green"))
-        assert group["DeploymentGroupName"] == f"{PIPELINE}-prod"
-        assert group["ApplicationName"] == {"Ref": "Application"}
-        assert group["ServiceRoleArn"] == {"Ref": "CodeDeployServiceRoleArn"}
-        assert group["DeploymentStyle"] == {
-            "DeploymentType": "BLUE_GREEN",
-            "DeploymentOption": "WITH_TRAFFIC_CONTROL",
-        }
-        blue_green = group["BlueGreenDeploymentConfiguration"]
-        assert blue_green["GreenFleetProvisioningOption"] == {"Action": "COPY_AUTO_SCALING_GROUP"}
-        assert blue_green["TerminateBlueInstancesOnDeploymentSuccess"] == {
-            "Action": "TERMINATE",
-            "TerminationWaitTimeInMinutes": 45,
-        }
-        assert group["AutoScalingGroups"] == [{"Ref": "ProdAutoScalingGroupName"}]
-        assert "Deployment" not in group
+    def test_blue_green_group_goes_through_the_provider(self):
+        # CloudFormation rejects COPY_AUTO_SCALING_GROUP groups (coverage roadmap #2071), so the
+        # group is a custom resource whose function makes the CodeDeploy calls.
+        stack = ChildStack("deploy-targets", "demo: deploy")
+        application = codedeploy.server_application(stack, NAMES)
+        provider = GetAtt("BlueGreenProvider", "Arn")
+        codedeploy.server_deployment_group(
+            stack, NAMES, server_target("prod", "blue-green"), SERVICE_ROLE, application, provider
+        )
+        group = stack.template.to_dict()["Resources"]["ProdDeploymentGroup"]
+        assert group["Type"] == "Custom::CodeDeployBlueGreenGroup"
+        props = group["Properties"]
+        assert props["ServiceToken"] == {"Fn::GetAtt": ["BlueGreenProvider", "Arn"]}
+        assert props["DeploymentGroupName"] == f"{PIPELINE}-prod"
+        assert props["ApplicationName"] == {"Ref": "Application"}
+        assert props["ServiceRoleArn"] == {"Ref": "CodeDeployServiceRoleArn"}
+        assert props["AutoScalingGroup"] == {"Ref": "ProdAutoScalingGroupName"}
+        assert props["TerminationWaitTimeInMinutes"] == "45"
+        assert props["Alarms"] == [f"{PIPELINE}-prod-5xx", f"{PIPELINE}-prod-latency"]
         assert stack.inputs["CodeDeployServiceRoleArn"] == SERVICE_ROLE
+
+    def test_blue_green_without_provider_is_refused(self):
+        with pytest.raises(AssemblyError, match="needs the blue/green provider function"):
+            deployment_group(server_target("prod", "blue-green"))
+
+    def test_provider_function_is_traced_limited_and_logged(self):
+        stack = ChildStack("deploy-targets", "demo: deploy")
+        key = GetAtt("Key", "Arn")
+        codedeploy.blue_green_provider(
+            stack,
+            NAMES,
+            Exported("iam", "BlueGreenProviderRoleArn", GetAtt("R", "Arn"), "role"),
+            key,
+            365,
+        )
+        function = props(stack, "BlueGreenProvider")
+        assert function["Runtime"] == "python3.12"
+        assert function["TracingConfig"] == {"Mode": "Active"}
+        assert function["ReservedConcurrentExecutions"] == 2
+        assert function["DeadLetterConfig"] == {
+            "TargetArn": {"Fn::GetAtt": ["BlueGreenProviderDeadLetters", "Arn"]}
+        }
+        assert "cfnresponse" in function["Code"]["ZipFile"]
+        log_group = props(stack, "BlueGreenProviderLogGroup")
+        assert log_group["LogGroupName"] == f"/aws/lambda/{PIPELINE}-codedeploy-bluegreen"
+        assert log_group["KmsKeyId"] == key.to_dict()
+        assert props(stack, "BlueGreenProviderDeadLetters")["KmsMasterKeyId"] == key.to_dict()
 
     def test_in_place_group(self):
         _, group = deployment_group(server_target("dev", "in-place"))
@@ -897,7 +926,7 @@ class TestCodeDeploy:
         assert "Deployment" not in group
         assert group["DeploymentConfigName"] == "CodeDeployDefault.OneAtATime"
 
-    @pytest.mark.parametrize("strategy", ["in-place", "blue-green"])
+    @pytest.mark.parametrize("strategy", ["in-place"])
     def test_rolls_back_on_failure_and_alarm(self, strategy: str):
         _, group = deployment_group(server_target("dev", strategy))
         rollback = group["AutoRollbackConfiguration"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from troposphere import GetAtt
+
 from blueprints.web_app import parameters
 from blueprints.web_app.spec import WebAppSpec
 from generator.assembly.assemble import RootOutput, TemplateSet
@@ -84,9 +86,10 @@ class WebAppBlueprint(Blueprint):
         targets = [self.target(composer, spec, i) for i in range(len(spec.environments))]
         service_role = composer.role(codedeploy.codedeploy_role(composer.iam_stack, names, targets))
         application = codedeploy.server_application(composer.deploy_stack, names)
+        provider = self.blue_green_provider(composer, targets)
         for index, target in enumerate(targets):
             group = codedeploy.server_deployment_group(
-                composer.deploy_stack, names, target, service_role, application
+                composer.deploy_stack, names, target, service_role, application, provider
             )
             role = composer.action_role(
                 codedeploy.deploy_action_role(
@@ -113,6 +116,30 @@ class WebAppBlueprint(Blueprint):
                 )
             ],
             files=self.app_files(spec),
+        )
+
+    @staticmethod
+    def blue_green_provider(
+        composer: PipelineComposer, targets: list[codedeploy.ServerTarget]
+    ) -> Any:
+        """CloudFormation cannot create EC2 blue/green groups; a small function does."""
+        if not any(t.strategy == "blue-green" for t in targets):
+            return None
+        role = composer.role(
+            codedeploy.blue_green_provider_role(
+                composer.iam_stack,
+                composer.names,
+                targets,
+                GetAtt("CodeDeployServiceRole", "Arn"),
+                composer.iam_stack.use(composer.store.key_arn),
+            )
+        )
+        return codedeploy.blue_green_provider(
+            composer.deploy_stack,
+            composer.names,
+            role,
+            composer.deploy_stack.use(composer.store.key_arn),
+            composer.spec.log_retention_days,
         )
 
     def target(

@@ -75,9 +75,13 @@ def environment_parameters(
         auto_scaling_group=parameter(
             "AutoScalingGroupName",
             "Auto Scaling group",
-            f"Name of the Auto Scaling group that runs {environment}. After a blue/green "
-            "deployment CodeDeploy replaces it with a copy under another name: update this "
-            "value to the new group before the next stack update.",
+            f"Name of the Auto Scaling group that runs {environment}."
+            + (
+                " Blue/green deployments replace it with a copy under another name; the stack "
+                "keeps following the live copy until you change this value."
+                if blue_green
+                else ""
+            ),
             ASG_PATTERN,
             "An Auto Scaling group name: letters, digits, dots, underscores and hyphens.",
             "auto_scaling_group",
