@@ -40,7 +40,7 @@ from generator.spec.model import Environment, PipelineSpec, TestStage
 
 BUILD_ARTIFACT = "BuildOutput"
 BUILD_NAMESPACE = "BuildVariables"
-URL_PATTERN = r"^https?://[^\s]+$"
+URL_PATTERN = r'^https?://[^\s"\\]+$'  # no quote or backslash: it is embedded in JSON
 TEST_ACTION_NAMES = {
     "unit": "UnitTests",
     "contract": "ContractTests",
@@ -139,6 +139,7 @@ class PipelineComposer:
         self._build_action_role = self.action_role(self._build_action_builder)
         self._project_arns: list[Any] = []
         self._smoke_project: Exported | None = None
+        self._approver_policies: dict[str, Exported] = {}
 
     # -- roles -----------------------------------------------------------------------------
 
@@ -271,7 +272,8 @@ class PipelineComposer:
             writes_artifacts=False,
             cache=build.cache,
             variables={**build.variables, **test.variables},
-            secrets=(*build.secrets, *test.secrets),
+            # A scanner reads source and installs nothing: it gets no build secrets.
+            secrets=(*(build.secrets if test.kind != "security-scan" else ()), *test.secrets),
         )
 
     def test_stage(self, extra_steps: Sequence[Step] = ()) -> Stage | None:
@@ -357,7 +359,9 @@ class PipelineComposer:
             [sns_actions.Publish],
             [self.iam_stack.use(topic)],
         )
-        approval.approver_policy(self.iam_stack, self.names, env.name, gate)
+        self._approver_policies[env.name] = approval.approver_policy(
+            self.iam_stack, self.names, env.name, gate
+        )
         return approval.gate_stage(env.name, previous, gate, topic, self.url_parameter(index - 1))
 
     def deploy_stage(
@@ -404,6 +408,10 @@ class PipelineComposer:
         pipeline_role.allow(*artifact_write(bucket_arn))
         pipeline_role.allow(*key_use(iam_stack.use(store.key_arn)))
         pipeline_role.allow("AssumeActionRoles", [sts.AssumeRole], list(self._assumable))
+        if self.connection is not None:
+            # Reported to be checked against the pipeline role too, not only the action role.
+            for grant in source.connection_grants(iam_stack.use(self.connection)):
+                pipeline_role.allow(*grant)
         if self._watched_alarms:
             pipeline_role.allow(
                 "ReadStageConditionAlarms", [cw.DescribeAlarms], list(self._watched_alarms)
@@ -468,6 +476,14 @@ class PipelineComposer:
                     f"{env.capitalize()}ApprovalTopicArn", arn, f"Approval requests for {env}"
                 )
                 for env, arn in self.notifications.approval_topic_arns.items()
+            ],
+            *[
+                RootOutput(
+                    f"{env.capitalize()}ApproverPolicyArn",
+                    policy,
+                    f"Attach to the people who approve {env}; it approves that gate only",
+                )
+                for env, policy in self._approver_policies.items()
             ],
         ]
         if isinstance(self.connection, Exported):

@@ -81,6 +81,12 @@ def approver_policy(
                     Resource=[approval_action_arn(names, environment)],
                 ),
                 Statement(
+                    Sid="FindThePipelineInTheConsole",
+                    Effect=Allow,
+                    Action=[cp.ListPipelines],
+                    Resource=["*"],
+                ),
+                Statement(
                     Sid="SeeWhatIsBeingPromoted",
                     Effect=Allow,
                     Action=[

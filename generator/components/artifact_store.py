@@ -42,6 +42,11 @@ KEY_ADMIN_ACTIONS = [
     kms_actions.UpdateKeyDescription,
     kms_actions.ScheduleKeyDeletion,
     kms_actions.CancelKeyDeletion,
+    kms_actions.EnableKey,
+    kms_actions.DisableKey,
+    kms_actions.DisableKeyRotation,
+    kms_actions.ListGrants,
+    kms_actions.RevokeGrant,
 ]
 KEY_USE_ACTIONS = [
     kms_actions.Encrypt,

@@ -122,7 +122,13 @@ def project_role(
     if spec.reports:
         role.allow(
             "PublishTestReports",
-            [cb.CreateReport, cb.UpdateReport, cb.BatchPutTestCases, cb.BatchPutCodeCoverages],
+            [
+                cb.CreateReportGroup,
+                cb.CreateReport,
+                cb.UpdateReport,
+                cb.BatchPutTestCases,
+                cb.BatchPutCodeCoverages,
+            ],
             [names.report_group_arn(project)],
         )
     for grant in spec.extra_grants:

@@ -341,6 +341,11 @@ def codedeploy_role(
             originals + copies,
         )
         role.allow(
+            "CopyScalingPolicyAlarms",
+            [cw.PutMetricAlarm],
+            [Sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*")],
+        )
+        role.allow(
             "LaunchGreenInstances",
             [ec2.RunInstances],
             [

@@ -12,7 +12,7 @@ from troposphere import Ref, Sub, codestarconnections, events
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components.artifact_store import ArtifactStore
-from generator.components.grants import artifact_write, key_use
+from generator.components.grants import Grant, artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, service
 from generator.naming import Names, arn
 from generator.pipeline_plan import GitTrigger, Step
@@ -66,6 +66,14 @@ def source_bucket_arn(source: Source) -> Sub:
     return Sub(f"arn:${{AWS::Partition}}:s3:::{source.bucket}")
 
 
+def connection_grants(connection_arn: Any) -> list[Grant]:
+    """Split by prefix: an ARN matches only the actions of its own service prefix (I3510)."""
+    return [
+        ("UseCodeStarConnection", [codestar_connections.UseConnection], [connection_arn]),
+        ("UseCodeConnection", [codeconnections.UseConnection], [connection_arn]),
+    ]
+
+
 def source_role(
     names: Names,
     source: Source,
@@ -81,13 +89,12 @@ def source_role(
         pipeline=names.pipeline,
     )
     bucket_arn = stack.use(store.bucket_arn)
+    role.allow(*artifact_read(bucket_arn))
     role.allow(*artifact_write(bucket_arn))
     role.allow(*key_use(stack.use(store.key_arn)))
     if uses_connection(source) and connection_arn is not None:
-        arn_value = stack.use(connection_arn)
-        # Split by prefix: an ARN matches only the actions of its own service prefix (I3510).
-        role.allow("UseCodeStarConnection", [codestar_connections.UseConnection], [arn_value])
-        role.allow("UseCodeConnection", [codeconnections.UseConnection], [arn_value])
+        for grant in connection_grants(stack.use(connection_arn)):
+            role.allow(*grant)
     elif source.provider == "codecommit":
         role.allow(
             "ReadRepository",

@@ -164,7 +164,7 @@ class Environment(StrictModel):
     )
     url: str | None = Field(
         default=None,
-        pattern=r"^https?://\S+$",
+        pattern=r'^https?://[^\s"\\]+$',
         description="Default of the smoke-test URL parameter.",
     )
     on_failure: Literal["rollback", "retry"] = Field(
@@ -231,7 +231,14 @@ class PipelineSpec(StrictModel, Generic[EnvT]):
         description="Commands of the post-deploy smoke test, run after every deployment with "
         "$TARGET_URL set to the environment's URL. Empty: the blueprint's default.",
     )
-    artifact_retention_days: int = Field(default=30, ge=1, le=3650)
+    artifact_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Artifacts and their old versions expire after this many days. Stage "
+        "rollback redeploys the last good execution's artifacts, so keep them at least as long "
+        "as the longest gap between releases.",
+    )
     log_retention_days: int = Field(
         default=365, description="One of CloudWatch Logs' retention values."
     )
