@@ -26,7 +26,7 @@ from generator.components.alarms import RollbackAlarm, alarm_arns
 from generator.components.artifact_store import artifact_store
 from generator.components.grants import artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, service
-from generator.components.pipeline import console_url, pipeline
+from generator.components.pipeline import console_url, managed_compute_log_group, pipeline
 from generator.naming import Names, environment_group
 from generator.pipeline_plan import (
     ActionEnvironment,
@@ -140,6 +140,7 @@ class PipelineComposer:
         self._project_arns: list[Any] = []
         self._smoke_project: Exported | None = None
         self._approver_policies: dict[str, Exported] = {}
+        self._managed_logs = False
 
     # -- roles -----------------------------------------------------------------------------
 
@@ -161,6 +162,18 @@ class PipelineComposer:
         """A role the pipeline assumes to run one kind of action."""
         self._assumable.append(GetAtt(builder.logical_id, "Arn"))
         return self.role(builder)
+
+    def managed_compute_logs(self) -> str:
+        """The log group of CodePipeline-managed compute, created once; returns its name."""
+        if not self._managed_logs:
+            managed_compute_log_group(
+                self.build_stack,
+                self.names,
+                self.build_stack.use(self.store.key_arn),
+                self.spec.log_retention_days,
+            )
+            self._managed_logs = True
+        return self.names.pipeline_log_group()
 
     def watch_alarms(self, alarm_arns: Sequence[Any]) -> None:
         """Let stage conditions read these alarms."""

@@ -302,7 +302,8 @@ class TestDockerBuild:
         assert spec["artifacts"]["files"] == [
             "imageDetail.json",
             "imagedefinitions.json",
-            "taskdef.json",
+            "taskdef-staging.json",
+            "taskdef-prod.json",
             "appspec.yaml",
         ]
 
@@ -497,7 +498,8 @@ class TestDeployActions:
         assert set(configuration) == BLUE_GREEN_CONFIGURATION
         assert configuration["ApplicationName"] == {"Ref": "EcsApplicationName"}
         assert configuration["DeploymentGroupName"] == {"Ref": f"{title}DeploymentGroupName"}
-        assert configuration["TaskDefinitionTemplatePath"] == "taskdef.json"
+        # each environment registers its own task definition (its own roles)
+        assert configuration["TaskDefinitionTemplatePath"] == f"taskdef-{env}.json"
         assert configuration["AppSpecTemplatePath"] == "appspec.yaml"
         artifacts = {
             configuration[key]
@@ -515,7 +517,9 @@ class TestDeployActions:
         placeholder = actions(reference, "DeployStaging")["Deploy"]["Configuration"][
             "Image1ContainerName"
         ]
-        taskdef = json.loads(build.files["taskdef.json"])
+        taskdef = json.loads(build.files["taskdef-staging.json"])
+        assert taskdef["family"] == f"{SPEC['name']}-staging"
+        assert "<STAGING_TASK_EXECUTION_ROLE_ARN>" == taskdef["executionRoleArn"]
         (container,) = taskdef["containerDefinitions"]
         assert container["image"] == f"<{placeholder}>"
         assert container["name"] == SPEC["image"]["container_name"]
@@ -756,7 +760,7 @@ class TestEks:
         assert every_resource(eks, "AWS::CodeDeploy::Application") == {}
         assert every_resource(eks, "AWS::CodeDeploy::DeploymentGroup") == {}
         _, spec = buildspec(props(eks, "build-projects", "BuildProject"))
-        assert "taskdef.json" not in spec["artifacts"]["files"]
+        assert not any(f.startswith("taskdef") for f in spec["artifacts"]["files"])
         assert "appspec.yaml" not in spec["artifacts"]["files"]
 
     def test_the_node_roles_pull_the_image(self, eks: Templates):

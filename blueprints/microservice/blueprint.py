@@ -44,6 +44,7 @@ PRIVILEGED_REASON = (
 )
 BUILD_CACHE_TAG = "buildcache"
 IMAGE_TAG = f"#{{{BUILD_NAMESPACE}.IMAGE_TAG}}"
+TRAFFIC_FIELDS = frozenset({"percentage", "interval_minutes", "termination_wait_minutes"})
 IMAGE_URI = f"#{{{BUILD_NAMESPACE}.IMAGE_URI}}"
 
 
@@ -58,6 +59,7 @@ class MicroserviceBlueprint(Blueprint):
         for index, env in enumerate(spec.environments):
             loc = ("environments", index, "deploy")
             deploy = env.deploy
+            given = deploy.model_fields_set
             if spec.target == "eks":
                 if deploy.cluster is None:
                     yield SpecIssue(
@@ -71,11 +73,20 @@ class MicroserviceBlueprint(Blueprint):
                         f"strategy {deploy.strategy} needs CodeDeploy, which serves ECS only; "
                         "with target: eks use strategy: rolling (Kubernetes rolling update)",
                     )
-            elif deploy.namespace != "default" or "manifests" in deploy.model_fields_set:
-                yield SpecIssue(
-                    (*loc, "namespace" if deploy.namespace != "default" else "manifests"),
-                    "namespace and manifests apply to target: eks only; remove them",
-                )
+                for field in sorted(given & {"service", *TRAFFIC_FIELDS}):
+                    yield SpecIssue(
+                        (*loc, field), f"{field} applies to target: ecs only; remove it"
+                    )
+                continue
+            for field in sorted(given & {"namespace", "manifests"}):
+                yield SpecIssue((*loc, field), f"{field} applies to target: eks only; remove it")
+            if spec.strategy(index) == "rolling":
+                for field in sorted(given & TRAFFIC_FIELDS):
+                    yield SpecIssue(
+                        (*loc, field),
+                        f"{field} shapes blue/green traffic shifting, which a rolling deploy does "
+                        "not do; remove it, or set strategy: canary, linear or all-at-once",
+                    )
 
     def starter_spec(self, name: str) -> str:
         return render_template("blueprints.microservice", "starter", "spec.yaml.j2", name=name)
@@ -145,7 +156,7 @@ class MicroserviceBlueprint(Blueprint):
                 layer_cache=image.layer_cache,
                 cache_tag=BUILD_CACHE_TAG,
                 manifests=None,
-                extra_artifacts=["taskdef.json", "appspec.yaml"] if spec.target == "ecs" else [],
+                extra_artifacts=self.deploy_files(spec),
             ),
             inline=True,
             reports=False,
@@ -161,8 +172,11 @@ class MicroserviceBlueprint(Blueprint):
     def scan_step(self, spec: MicroserviceSpec, composer: PipelineComposer) -> Step:
         scan = spec.image.scan
         if scan.using == "inspector":
+            composer.managed_compute_logs()
             role = composer.action_role(
-                image_scan.inspector_role(composer.names, composer.pipeline_role_arn)
+                image_scan.inspector_role(
+                    composer.iam_stack, composer.names, composer.store, composer.pipeline_role_arn
+                )
             )
             return image_scan.inspector_step(composer.names, scan.fail_on, role, IMAGE_TAG)
         project = composer.project(
@@ -246,7 +260,9 @@ class MicroserviceBlueprint(Blueprint):
                         composer.pipeline_role_arn,
                     )
                 )
-                step = ecs.blue_green_step(application, group, role, BUILD_ARTIFACT, "IMAGE1_NAME")
+                step = ecs.blue_green_step(
+                    application, group, role, BUILD_ARTIFACT, service.environment
+                )
                 alarms = target.alarms
             stages += composer.environment_stages(index, [step], alarms)
         return stages
@@ -309,12 +325,7 @@ class MicroserviceBlueprint(Blueprint):
 
     def eks_stages(self, spec: MicroserviceSpec, composer: PipelineComposer) -> list[Stage]:
         names = composer.names
-        eks.action_log_group(
-            composer.build_stack,
-            names,
-            composer.build_stack.use(composer.store.key_arn),
-            spec.log_retention_days,
-        )
+        composer.managed_compute_logs()
         stages: list[Stage] = []
         for index, env in enumerate(spec.environments):
             assert env.deploy.cluster is not None
@@ -337,17 +348,40 @@ class MicroserviceBlueprint(Blueprint):
 
     # -- application starter files ---------------------------------------------------------
 
+    @staticmethod
+    def blue_green_environments(spec: MicroserviceSpec) -> list[str]:
+        if spec.target != "ecs":
+            return []
+        return [e.name for i, e in enumerate(spec.environments) if spec.strategy(i) != "rolling"]
+
+    def deploy_files(self, spec: MicroserviceSpec) -> list[str]:
+        """What CodeDeployToECS reads from the build output, besides imageDetail.json."""
+        environments = self.blue_green_environments(spec)
+        if not environments:
+            return []
+        return [*(ecs.task_definition_file(env) for env in environments), "appspec.yaml"]
+
     def app_files(self, spec: MicroserviceSpec) -> dict[str, str]:
-        context = {"spec": spec, "app": spec.name, "image": spec.image}
-        files = (
-            {"taskdef.json": "taskdef.json.j2", "appspec.yaml": "appspec.yaml.j2"}
-            if spec.target == "ecs"
-            else {"k8s/deployment.yaml": "k8s/deployment.yaml.j2"}
-        )
-        return {
-            path: render_template("blueprints.microservice", "starter", template, **context)
-            for path, template in files.items()
+        def render(template: str, **extra: Any) -> str:
+            return render_template(
+                "blueprints.microservice",
+                "starter",
+                template,
+                spec=spec,
+                app=spec.name,
+                image=spec.image,
+                **extra,
+            )
+
+        if spec.target == "eks":
+            return {"k8s/deployment.yaml": render("k8s/deployment.yaml.j2")}
+        files = {
+            ecs.task_definition_file(env): render("taskdef.json.j2", environment=env)
+            for env in self.blue_green_environments(spec)
         }
+        if files:
+            files["appspec.yaml"] = render("appspec.yaml.j2")
+        return files
 
 
 def with_contract_layer(spec: MicroserviceSpec) -> MicroserviceSpec:

@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from awacs import codebuild as cb
-from awacs import logs as logs_actions
 from awacs import secretsmanager, ssm
 from troposphere import GetAtt, Sub, codebuild, logs
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components.artifact_store import RETAIN, ArtifactStore
-from generator.components.grants import Grant, artifact_read, artifact_write, key_use
+from generator.components.grants import Grant, artifact_read, artifact_write, key_use, write_logs
 from generator.components.iam import RoleBuilder, service
 from generator.naming import Names, arn
 from generator.spec.model import SecretReference
@@ -100,11 +99,7 @@ def project_role(
         trust=service("codebuild"),
         pipeline=names.pipeline,
     )
-    role.allow(
-        "WriteOwnLogs",
-        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-        [names.log_group_arn(log_group), names.log_stream_arn(log_group)],
-    )
+    role.allow(*write_logs(names, log_group))
     bucket_arn = stack.use(store.bucket_arn)
     role.allow(*artifact_read(bucket_arn))
     if spec.writes_artifacts:

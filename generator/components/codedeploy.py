@@ -14,7 +14,6 @@ from awacs import ec2, xray
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
 from awacs import kms as kms_actions
-from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs import sqs as sqs_actions
 from awacs import tag as tag_actions
@@ -33,7 +32,7 @@ from troposphere.cloudformation import CustomResource
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
 from generator.components.artifact_store import RETAIN, ArtifactStore
-from generator.components.grants import artifact_read, key_decrypt, key_use
+from generator.components.grants import artifact_read, key_decrypt, key_use, write_logs
 from generator.components.iam import POLICY_VERSION, RoleBuilder, service
 from generator.errors import AssemblyError
 from generator.naming import Names, arn
@@ -185,11 +184,7 @@ def blue_green_provider_role(
         [service_role_arn],
         Condition(StringEquals({"iam:PassedToService": "codedeploy.amazonaws.com"})),
     )
-    role.allow(
-        "WriteOwnLogs",
-        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-        [names.log_group_arn(log_group), names.log_stream_arn(log_group)],
-    )
+    role.allow(*write_logs(names, log_group))
     role.allow(
         "SendFailedEventsToDeadLetterQueue",
         [sqs_actions.SendMessage],

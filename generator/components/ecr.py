@@ -124,8 +124,9 @@ def image_repository(
 
 
 def push_grants(names: Names) -> tuple[Grant, ...]:
+    """Push, and look up a tag first: tags are immutable, so a rebuild reuses the image."""
     return (
-        ("PushImages", PUSH_ACTIONS, [repository_arn(names)]),
+        ("PushImages", [*PUSH_ACTIONS, ecr_actions.DescribeImages], [repository_arn(names)]),
         ("LogInToRegistry", [ecr_actions.GetAuthorizationToken], ["*"]),
     )
 
@@ -134,7 +135,7 @@ def scan_findings_grants(names: Names) -> tuple[Grant, ...]:
     return (
         (
             "ReadScanFindings",
-            [ecr_actions.DescribeImageScanFindings, ecr_actions.DescribeImages],
+            [ecr_actions.DescribeImageScanFindings],
             [repository_arn(names)],
         ),
     )

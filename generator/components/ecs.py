@@ -130,10 +130,31 @@ def rolling_deploy_role(
         [service_arn(stack, target)],
     )
     role.allow(*REGISTER_TASK_DEFINITIONS)
+    role.allow(
+        "WatchTheRollout",
+        [ecs_actions.DescribeTasks, ecs_actions.ListTasks],
+        [
+            _cluster_scoped(stack, target, "task"),
+            _cluster_scoped(stack, target, "container-instance"),
+        ],
+    )
+    role.allow(
+        "TagNewRevisionsOnly",
+        [ecs_actions.TagResource],
+        [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/*")],
+        Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"})),
+    )
     role.allow(*pass_task_roles(stack, [target]), PASSED_TO_ECS_TASKS)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
     return role
+
+
+def _cluster_scoped(stack: ChildStack, target: EcsService, kind: str) -> Sub:
+    return Sub(
+        f"arn:${{AWS::Partition}}:ecs:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/${{Cluster}}/*",
+        Cluster=stack.use(target.cluster),
+    )
 
 
 def rolling_deploy_step(target: EcsService, role: Exported, artifact: str) -> Step:
@@ -372,8 +393,13 @@ def blue_green_action_role(
     return role
 
 
+def task_definition_file(environment: str) -> str:
+    """Each environment registers its own task definition (its own roles and sizes)."""
+    return f"taskdef-{environment}.json"
+
+
 def blue_green_step(
-    application: Exported, group: Exported, role: Exported, artifact: str, container: str
+    application: Exported, group: Exported, role: Exported, artifact: str, environment: str
 ) -> Step:
     """CodeDeployToECS: taskdef.json and appspec.yaml from the build output, the image from
     its imageDetail.json, substituted for <IMAGE1_NAME>."""
@@ -385,7 +411,7 @@ def blue_green_step(
             "ApplicationName": application,
             "DeploymentGroupName": group,
             "TaskDefinitionTemplateArtifact": artifact,
-            "TaskDefinitionTemplatePath": "taskdef.json",
+            "TaskDefinitionTemplatePath": task_definition_file(environment),
             "AppSpecTemplateArtifact": artifact,
             "AppSpecTemplatePath": "appspec.yaml",
             "Image1ArtifactName": artifact,

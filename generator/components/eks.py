@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import eks as eks_actions
-from awacs import logs as logs_actions
 from awacs.aws import Principal
-from troposphere import Sub, eks, logs
+from troposphere import Sub, eks
 
 from generator.assembly.stack import ChildStack, Exported
-from generator.components.artifact_store import RETAIN, ArtifactStore
-from generator.components.grants import artifact_read, key_decrypt
+from generator.components.artifact_store import ArtifactStore
+from generator.components.grants import artifact_read, key_decrypt, write_logs
 from generator.components.iam import RoleBuilder
 from generator.naming import Names
 from generator.pipeline_plan import Step
@@ -34,19 +33,6 @@ def cluster_arn(cluster: str) -> Sub:
     )
 
 
-def action_log_group(stack: ChildStack, names: Names, key_arn: Any, days: int) -> None:
-    """The EKS action runs on CodePipeline-managed compute that logs here."""
-    stack.add(
-        logs.LogGroup(
-            "PipelineActionLogGroup",
-            LogGroupName=names.pipeline_log_group(),
-            KmsKeyId=key_arn,
-            RetentionInDays=days,
-            **RETAIN,
-        )
-    )
-
-
 def deploy_role(
     stack: ChildStack, names: Names, target: EksTarget, store: ArtifactStore, pipeline_role: Any
 ) -> RoleBuilder:
@@ -58,11 +44,7 @@ def deploy_role(
     )
     role.allow("DescribeThisCluster", [eks_actions.DescribeCluster], [cluster_arn(target.cluster)])
     log_group = names.pipeline_log_group()
-    role.allow(
-        "WriteActionLogs",
-        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-        [names.log_group_arn(log_group), names.log_stream_arn(log_group)],
-    )
+    role.allow(*write_logs(names, log_group))
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
     return role

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from awacs import kms as kms_actions
+from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs.aws import Action
 from troposphere import Sub
+
+from generator.naming import Names
 
 Grant = tuple[str, Sequence[Action], Sequence[Any]]
 
@@ -49,6 +52,14 @@ def key_use(key_arn: Any) -> Grant:
             kms_actions.DescribeKey,
         ],
         [key_arn],
+    )
+
+
+def write_logs(names: Names, log_group: str) -> Grant:
+    return (
+        "WriteOwnLogs",
+        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+        [names.log_group_arn(log_group), names.log_stream_arn(log_group)],
     )
 
 

@@ -8,9 +8,11 @@ from awacs import ecr as ecr_actions
 from awacs import inspector_scan
 from awacs.aws import Principal
 
-from generator.assembly.stack import Exported
+from generator.assembly.stack import ChildStack, Exported
 from generator.components import codebuild
+from generator.components.artifact_store import ArtifactStore
 from generator.components.ecr import repository_arn, scan_findings_grants
+from generator.components.grants import artifact_read, artifact_write, key_use, write_logs
 from generator.components.iam import RoleBuilder
 from generator.naming import Names
 from generator.pipeline_plan import Step
@@ -49,7 +51,10 @@ def inspector_thresholds(fail_on: Severity) -> dict[str, str]:
     return {keys[level]: "0" for level in blocking}
 
 
-def inspector_role(names: Names, pipeline_role: Any) -> RoleBuilder:
+def inspector_role(
+    stack: ChildStack, names: Names, store: ArtifactStore, pipeline_role: Any
+) -> RoleBuilder:
+    """Pull and scan the image, write the SBOM artifact, and log on managed compute."""
     role = RoleBuilder(
         logical_id="ImageScanActionRole",
         description=f"InspectorScan action of {names.pipeline}",
@@ -59,9 +64,18 @@ def inspector_role(names: Names, pipeline_role: Any) -> RoleBuilder:
     role.allow("ScanSbom", [inspector_scan.ScanSbom], ["*"])
     role.allow(
         "PullImageToScan",
-        [ecr_actions.BatchGetImage, ecr_actions.GetDownloadUrlForLayer],
+        [
+            ecr_actions.BatchGetImage,
+            ecr_actions.GetDownloadUrlForLayer,
+            ecr_actions.BatchCheckLayerAvailability,
+        ],
         [repository_arn(names)],
     )
+    bucket_arn = stack.use(store.bucket_arn)
+    role.allow(*artifact_read(bucket_arn))
+    role.allow(*artifact_write(bucket_arn))
+    role.allow(*key_use(stack.use(store.key_arn)))
+    role.allow(*write_logs(names, names.pipeline_log_group()))
     role.allow("LogInToRegistry", [ecr_actions.GetAuthorizationToken], ["*"])
     return role
 

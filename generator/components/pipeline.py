@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from troposphere import Sub, codepipeline
+from troposphere import Sub, codepipeline, logs
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter
-from generator.components.artifact_store import ArtifactStore
+from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.naming import Names
 from generator.pipeline_plan import (
     ActionEnvironment,
     AlarmWatch,
@@ -163,6 +164,19 @@ def action_environment(stack: ChildStack, env: ActionEnvironment) -> Any:
             entries.append({"name": name, "value": f"${{{placeholder}}}", "type": "PLAINTEXT"})
     text = json.dumps(entries, separators=(",", ":"))
     return Sub(text, **substitutions) if substitutions else text.replace("${!", "${")
+
+
+def managed_compute_log_group(stack: ChildStack, names: Names, key_arn: Any, days: int) -> None:
+    """Actions that run on CodePipeline-managed compute (EKS, InspectorScan) log here."""
+    stack.add(
+        logs.LogGroup(
+            "PipelineActionLogGroup",
+            LogGroupName=names.pipeline_log_group(),
+            KmsKeyId=key_arn,
+            RetentionInDays=days,
+            **RETAIN,
+        )
+    )
 
 
 def console_url(name: str) -> Sub:
