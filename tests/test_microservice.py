@@ -519,7 +519,7 @@ class TestDeployActions:
         ]
         taskdef = json.loads(build.files["taskdef-staging.json"])
         assert taskdef["family"] == f"{SPEC['name']}-staging"
-        assert "<STAGING_TASK_EXECUTION_ROLE_ARN>" == taskdef["executionRoleArn"]
+        assert taskdef["executionRoleArn"] == "<STAGING_TASK_EXECUTION_ROLE_ARN>"
         (container,) = taskdef["containerDefinitions"]
         assert container["image"] == f"<{placeholder}>"
         assert container["name"] == SPEC["image"]["container_name"]
