@@ -21,7 +21,6 @@ from awacs.aws import (
     Allow,
     Condition,
     PolicyDocument,
-    Principal,
     Statement,
     StringEquals,
     StringLike,
@@ -32,8 +31,8 @@ from troposphere.cloudformation import CustomResource
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
 from generator.components.artifact_store import RETAIN, ArtifactStore
-from generator.components.grants import artifact_read, key_decrypt, key_use, write_logs
-from generator.components.iam import POLICY_VERSION, RoleBuilder, service
+from generator.components.grants import Grant, artifact_read, key_decrypt, key_use, write_logs
+from generator.components.iam import POLICY_VERSION, RoleBuilder, action_role, service
 from generator.errors import AssemblyError
 from generator.naming import Names, arn
 from generator.pipeline_plan import Step
@@ -391,6 +390,27 @@ def codedeploy_role(
     return role
 
 
+def deployment_grants(names: Names, environment: str, config_name: str) -> tuple[Grant, ...]:
+    """What a CodeDeploy or CodeDeployToECS action needs to start one group's deployments."""
+    return (
+        (
+            "DeployToThisGroupOnly",
+            [cd.CreateDeployment, cd.GetDeployment],
+            [names.deployment_group_arn(environment)],
+        ),
+        (
+            "RegisterRevisions",
+            [cd.GetApplication, cd.GetApplicationRevision, cd.RegisterApplicationRevision],
+            [names.application_arn()],
+        ),
+        (
+            "ReadDeploymentConfig",
+            [cd.GetDeploymentConfig],
+            [names.deployment_config_arn(config_name)],
+        ),
+    )
+
+
 def deploy_action_role(
     stack: ChildStack,
     names: Names,
@@ -399,25 +419,14 @@ def deploy_action_role(
     store: ArtifactStore,
     pipeline_role: Any,
 ) -> RoleBuilder:
-    role = RoleBuilder(
-        logical_id=f"{environment.capitalize()}DeployActionRole",
-        description=f"Deploy action of {names.pipeline} into {environment}",
-        trust=Principal("AWS", [pipeline_role]),
-        pipeline=names.pipeline,
+    role = action_role(
+        f"{environment.capitalize()}DeployActionRole",
+        f"Deploy action of {names.pipeline} into {environment}",
+        names.pipeline,
+        pipeline_role,
     )
-    role.allow(
-        "DeployToThisGroupOnly",
-        [cd.CreateDeployment, cd.GetDeployment],
-        [names.deployment_group_arn(environment)],
-    )
-    role.allow(
-        "RegisterRevisions",
-        [cd.GetApplication, cd.GetApplicationRevision, cd.RegisterApplicationRevision],
-        [names.application_arn()],
-    )
-    role.allow(
-        "ReadDeploymentConfig", [cd.GetDeploymentConfig], [names.deployment_config_arn(config_name)]
-    )
+    for grant in deployment_grants(names, environment, config_name):
+        role.allow(*grant)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
     return role

@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from awacs import cloudwatch as cw
-from awacs import codedeploy as cd
 from awacs import ecs as ecs_actions
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
-from awacs.aws import Condition, Principal, StringEquals
+from awacs.aws import Condition, StringEquals
 from troposphere import Select, Split, Sub, codedeploy
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
 from generator.components.artifact_store import ArtifactStore
+from generator.components.codedeploy import deployment_grants
 from generator.components.grants import Grant, artifact_read, key_decrypt
-from generator.components.iam import RoleBuilder, service
+from generator.components.iam import RoleBuilder, action_role, service
 from generator.naming import Names
 from generator.pipeline_plan import Step
 
@@ -96,17 +96,6 @@ REGISTER_TASK_DEFINITIONS: Grant = (
 )
 
 
-def _action_role(
-    logical_id: str, description: str, names: Names, pipeline_role: Any
-) -> RoleBuilder:
-    return RoleBuilder(
-        logical_id=logical_id,
-        description=description,
-        trust=Principal("AWS", [pipeline_role]),
-        pipeline=names.pipeline,
-    )
-
-
 # -- rolling ECS deploy -------------------------------------------------------------------
 
 
@@ -118,10 +107,10 @@ def rolling_deploy_role(
     pipeline_role: Any,
 ) -> RoleBuilder:
     """What CodePipeline's ECS action does: register a revision, update the service."""
-    role = _action_role(
+    role = action_role(
         f"{target.environment.capitalize()}DeployActionRole",
         f"ECS deploy action of {names.pipeline} into {target.environment}",
-        names,
+        names.pipeline,
         pipeline_role,
     )
     role.allow(
@@ -365,27 +354,14 @@ def blue_green_action_role(
     store: ArtifactStore,
     pipeline_role: Any,
 ) -> RoleBuilder:
-    role = _action_role(
+    role = action_role(
         f"{target.environment.capitalize()}DeployActionRole",
         f"CodeDeployToECS action of {names.pipeline} into {target.environment}",
-        names,
+        names.pipeline,
         pipeline_role,
     )
-    role.allow(
-        "DeployToThisGroupOnly",
-        [cd.CreateDeployment, cd.GetDeployment],
-        [names.deployment_group_arn(target.environment)],
-    )
-    role.allow(
-        "RegisterRevisions",
-        [cd.GetApplication, cd.GetApplicationRevision, cd.RegisterApplicationRevision],
-        [names.application_arn()],
-    )
-    role.allow(
-        "ReadDeploymentConfig",
-        [cd.GetDeploymentConfig],
-        [names.deployment_config_arn(traffic_config_name(names, target))],
-    )
+    for grant in deployment_grants(names, target.environment, traffic_config_name(names, target)):
+        role.allow(*grant)
     role.allow(*REGISTER_TASK_DEFINITIONS)
     role.allow(*pass_task_roles(stack, [target.service]), PASSED_TO_ECS_TASKS)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))

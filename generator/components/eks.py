@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import eks as eks_actions
-from awacs.aws import Principal
 from troposphere import Sub, eks
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import artifact_read, key_decrypt, write_logs
-from generator.components.iam import RoleBuilder
+from generator.components.iam import RoleBuilder, action_role
 from generator.naming import Names
 from generator.pipeline_plan import Step
 
@@ -36,11 +35,11 @@ def cluster_arn(cluster: str) -> Sub:
 def deploy_role(
     stack: ChildStack, names: Names, target: EksTarget, store: ArtifactStore, pipeline_role: Any
 ) -> RoleBuilder:
-    role = RoleBuilder(
-        logical_id=f"{target.environment.capitalize()}DeployActionRole",
-        description=f"EKS deploy action of {names.pipeline} into {target.environment}",
-        trust=Principal("AWS", [pipeline_role]),
-        pipeline=names.pipeline,
+    role = action_role(
+        f"{target.environment.capitalize()}DeployActionRole",
+        f"EKS deploy action of {names.pipeline} into {target.environment}",
+        names.pipeline,
+        pipeline_role,
     )
     role.allow("DescribeThisCluster", [eks_actions.DescribeCluster], [cluster_arn(target.cluster)])
     log_group = names.pipeline_log_group()

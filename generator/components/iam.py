@@ -142,5 +142,17 @@ class RoleBuilder:
         return GetAtt(role, "Arn")
 
 
+def action_role(
+    logical_id: str, description: str, pipeline: str, pipeline_role: Any
+) -> RoleBuilder:
+    """A role that only the pipeline's own role may assume, to run one action."""
+    return RoleBuilder(
+        logical_id=logical_id,
+        description=description,
+        trust=Principal("AWS", [pipeline_role]),
+        pipeline=pipeline,
+    )
+
+
 def service(name: str) -> Principal:
     return Principal("Service", [f"{name}.amazonaws.com"])

@@ -6,14 +6,13 @@ from typing import Any, Literal
 
 from awacs import ecr as ecr_actions
 from awacs import inspector_scan
-from awacs.aws import Principal
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components import codebuild
 from generator.components.artifact_store import ArtifactStore
 from generator.components.ecr import repository_arn, scan_findings_grants
 from generator.components.grants import artifact_read, artifact_write, key_use, write_logs
-from generator.components.iam import RoleBuilder
+from generator.components.iam import RoleBuilder, action_role
 from generator.naming import Names
 from generator.pipeline_plan import Step
 from generator.templating import render_template
@@ -55,11 +54,11 @@ def inspector_role(
     stack: ChildStack, names: Names, store: ArtifactStore, pipeline_role: Any
 ) -> RoleBuilder:
     """Pull and scan the image, write the SBOM artifact, and log on managed compute."""
-    role = RoleBuilder(
-        logical_id="ImageScanActionRole",
-        description=f"InspectorScan action of {names.pipeline}",
-        trust=Principal("AWS", [pipeline_role]),
-        pipeline=names.pipeline,
+    role = action_role(
+        "ImageScanActionRole",
+        f"InspectorScan action of {names.pipeline}",
+        names.pipeline,
+        pipeline_role,
     )
     role.allow("ScanSbom", [inspector_scan.ScanSbom], ["*"])
     role.allow(

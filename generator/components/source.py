@@ -7,13 +7,12 @@ from typing import Any
 from awacs import codecommit, codeconnections, codestar_connections
 from awacs import codepipeline as cp
 from awacs import s3 as s3_actions
-from awacs.aws import Principal
 from troposphere import Ref, Sub, codestarconnections, events
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import Grant, artifact_read, artifact_write, key_use
-from generator.components.iam import RoleBuilder, service
+from generator.components.iam import RoleBuilder, action_role, service
 from generator.naming import Names, arn
 from generator.pipeline_plan import GitTrigger, Step
 from generator.spec.model import GIT_CONNECTION_PROVIDERS, Source
@@ -82,11 +81,11 @@ def source_role(
     connection_arn: StackValue | None,
     pipeline_role: Any,
 ) -> RoleBuilder:
-    role = RoleBuilder(
-        logical_id="SourceActionRole",
-        description=f"Source action of {names.pipeline}",
-        trust=Principal("AWS", [pipeline_role]),
-        pipeline=names.pipeline,
+    role = action_role(
+        "SourceActionRole",
+        f"Source action of {names.pipeline}",
+        names.pipeline,
+        pipeline_role,
     )
     bucket_arn = stack.use(store.bucket_arn)
     role.allow(*artifact_read(bucket_arn))
