@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from generator import writer
 from generator.assembly.assemble import TemplateSet
 from generator.errors import LintFailure, Located, SpecError
-from generator.lint.gate import LOCAL_ROOT_EXPECTED, Finding, lint_files
+from generator.lint.cache import DEFAULT_CACHE, LintCache, cache_key, restore
+from generator.lint.gate import LOCAL_ROOT_EXPECTED, Finding, LintJob, lint_all
 from generator.spec.loader import LoadedSpec, load_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 @dataclass
@@ -21,6 +24,7 @@ class BuildResult:
     pipelines: list[str] = field(default_factory=list)
     files: int = 0
     removed: list[str] = field(default_factory=list)
+    lint: LintStats = field(default_factory=lambda: LintStats())
 
 
 def find_specs(folder: Path) -> list[Path]:
@@ -66,40 +70,125 @@ def load_all(paths: Sequence[Path]) -> list[LoadedSpec]:
     return loaded
 
 
-def compose_all(paths: Sequence[Path], template_format: str) -> list[TemplateSet]:
-    return [item.blueprint.build(item.spec, template_format) for item in load_all(paths)]
+def compose_all(
+    paths: Sequence[Path], template_format: str, progress: Progress | None = None
+) -> list[TemplateSet]:
+    loaded = load_all(paths)
+    sets = []
+    for done, item in enumerate(loaded, start=1):
+        sets.append(item.blueprint.build(item.spec, template_format))
+        if progress:
+            progress("compose", done, len(loaded))
+    return sets
 
 
-def lint_staged(staging: Path, sets: Sequence[TemplateSet], template_format: str) -> list[Finding]:
-    findings: list[Finding] = []
+@dataclass
+class LintStats:
+    templates: int = 0  # template files checked, the local-root copies included
+    linted: int = 0  # distinct contents actually linted
+    cached: int = 0  # distinct contents answered by the cache
+
+
+def lint_staged(
+    staging: Path,
+    sets: Sequence[TemplateSet],
+    rendered: dict[str, dict[str, bytes]],
+    template_format: str,
+    *,
+    cache: LintCache,
+    workers: int,
+    progress: Progress | None = None,
+) -> tuple[list[Finding], LintStats]:
+    """Lint every staged template once per distinct content; reuse cached results."""
+    planned: list[tuple[str, LintJob]] = []  # (cache key, job)
     for template_set in sets:
+        files = rendered[template_set.pipeline]
         folder = staging / template_set.pipeline
-        templates = [folder / relative for relative, _ in template_set.templates()]
-        templates[0] = folder / writer.root_file(template_format)
-        findings += lint_files(templates, template_set.regions, base=staging)
-        local = folder / f"{writer.LOCAL_ROOT_NAME}.{template_format}"
-        local.write_bytes(writer.local_root(template_set, template_format))
-        try:
-            findings += lint_files(
-                [local], template_set.regions, base=staging, ignore=LOCAL_ROOT_EXPECTED
+        regions = tuple(sorted(set(template_set.regions)))
+        for relative, content in files.items():
+            if relative.startswith("app/"):
+                continue
+            key = cache_key([content], regions, ())
+            planned.append(
+                (key, LintJob(folder / relative, f"{template_set.pipeline}/{relative}", regions))
             )
-        finally:
-            local.unlink()
-    return findings
+        # The root again, with TemplateURLs pointing at the local children, so that E3043
+        # checks each parent/child parameter contract; its result depends on the children too.
+        local_name = f"{writer.LOCAL_ROOT_NAME}.{template_format}"
+        local = writer.local_root(template_set, template_format)
+        (folder / local_name).write_bytes(local)
+        children = [files[r] for r in sorted(files) if r.startswith("stacks/")]
+        key = cache_key([local, *children], regions, LOCAL_ROOT_EXPECTED)
+        planned.append(
+            (
+                key,
+                LintJob(
+                    folder / local_name,
+                    f"{template_set.pipeline}/{local_name}",
+                    regions,
+                    LOCAL_ROOT_EXPECTED,
+                ),
+            )
+        )
+    stats = LintStats(templates=len(planned))
+    answers: dict[str, list[tuple[Any, ...]]] = {}
+    to_lint: dict[str, LintJob] = {}
+    for key, job in planned:
+        if key in answers or key in to_lint:
+            continue
+        cached = cache.get(key)
+        if cached is not None:
+            answers[key] = cached
+            stats.cached += 1
+        else:
+            to_lint[key] = job
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress("lint", done[0], len(to_lint))
+
+    results = lint_all(list(to_lint.values()), workers, tick)
+    for key, findings in zip(to_lint, results, strict=True):
+        cache.put(key, findings)
+        answers[key] = [astuple(f)[1:] for f in findings]
+    stats.linted = len(to_lint)
+    findings = [f for key, job in planned for f in restore(answers[key], job.display)]
+    for template_set in sets:
+        (staging / template_set.pipeline / f"{writer.LOCAL_ROOT_NAME}.{template_format}").unlink()
+    return sorted(set(findings), key=lambda f: (f.path, f.line, f.rule, f.message)), stats
 
 
 def build(
-    paths: Sequence[Path], out_dir: Path, *, template_format: str = "yaml", prune: bool = False
+    paths: Sequence[Path],
+    out_dir: Path,
+    *,
+    template_format: str = "yaml",
+    prune: bool = False,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    workers: int = 1,
+    progress: Progress | None = None,
 ) -> BuildResult:
     """Build every spec in `paths`; nothing in `out_dir` changes unless all of them pass."""
-    sets = compose_all(paths, template_format)
+    sets = compose_all(paths, template_format, progress)
     result = BuildResult()
     with writer.staging_area(out_dir) as staging:
+        rendered: dict[str, dict[str, bytes]] = {}
         for template_set in sets:
             files = writer.render_set(template_set, template_format)
             writer.write_tree(staging / template_set.pipeline, files)
+            rendered[template_set.pipeline] = files
             result.files += len(files)
-        findings = lint_staged(staging, sets, template_format)
+        findings, result.lint = lint_staged(
+            staging,
+            sets,
+            rendered,
+            template_format,
+            cache=LintCache(cache_dir),
+            workers=workers,
+            progress=progress,
+        )
         if findings:
             raise LintFailure(
                 "cfn-lint rejected the generated templates (a pipegen bug; nothing was written):\n"

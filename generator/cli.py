@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,25 +86,79 @@ def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
     show_default=True,
     help="Template format.",
 )
-def build(specs: tuple[Path, ...], out_dir: Path, template_format: str) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Lint processes (default: the number of cores). Output is the same for every value.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Lint everything again instead of reusing results from .cache/pipegen/.",
+)
+def build(
+    specs: tuple[Path, ...],
+    out_dir: Path,
+    template_format: str,
+    jobs: int | None,
+    no_cache: bool,
+) -> None:
     """Build SPECS (default: every spec in pipelines/) into OUT/<pipeline>/.
 
     Templates are linted before anything in OUT changes. Building all specs also removes
     the output of pipelines whose spec is gone.
     """
     from generator.build import build as run_build
+    from generator.lint.cache import DEFAULT_CACHE
 
     paths, all_specs = _spec_paths(specs)
     started = time.perf_counter()
-    result = run_build(paths, out_dir, template_format=template_format, prune=all_specs)
+    with _progress(len(paths)) as progress:
+        result = run_build(
+            paths,
+            out_dir,
+            template_format=template_format,
+            prune=all_specs,
+            cache_dir=None if no_cache else DEFAULT_CACHE,
+            workers=jobs or os.cpu_count() or 1,
+            progress=progress,
+        )
     elapsed = time.perf_counter() - started
-    for name in result.pipelines:
-        click.echo(f"built {out_dir / name}/")
+    if len(result.pipelines) <= PLAIN_LIST_LIMIT or not sys.stdout.isatty():
+        for name in result.pipelines:
+            click.echo(f"built {out_dir / name}/")
     for name in result.removed:
         click.echo(f"removed {out_dir / name}/ (its spec is gone)")
+    lint = result.lint
     click.echo(
-        f"{len(result.pipelines)} pipeline(s), {result.files} files, lint clean, {elapsed:.2f}s"
+        f"{len(result.pipelines)} spec(s), {lint.templates} templates "
+        f"({lint.linted} linted, {lint.cached} cached), {result.files} files, lint clean, "
+        f"{elapsed:.2f}s"
     )
+
+
+PLAIN_LIST_LIMIT = 5  # more specs than this on a terminal get a progress bar
+
+
+@contextlib.contextmanager
+def _progress(specs: int) -> Iterator[Any]:
+    """A rich progress bar on a terminal with many specs; nothing otherwise (CI logs stay plain)."""
+    if specs <= PLAIN_LIST_LIMIT or not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                label = {"compose": "Composing", "lint": "Linting"}.get(phase, phase)
+                tasks[phase] = bar.add_task(label, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        yield update
 
 
 @main.command()

@@ -104,9 +104,13 @@ def test_lint_failure_leaves_previous_output_untouched(
     build.build(SPECS, out)
     before = tree(out)
     planted = Finding("web-app/stacks/iam.yaml", 3, "E3012", "error", "planted")
-    monkeypatch.setattr(build, "lint_files", lambda *args, **kwargs: [planted])
+
+    def lint_all(jobs: Any, *args: Any) -> list[list[Finding]]:
+        return [[planted] if job.display == planted.path else [] for job in jobs]
+
+    monkeypatch.setattr(build, "lint_all", lint_all)
     with pytest.raises(LintFailure) as caught:
-        build.build(SPECS, out)
+        build.build(SPECS, out, cache_dir=None)
     assert "web-app/stacks/iam.yaml:3: E3012 (error) planted" in str(caught.value)
     assert tree(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted(before_names(before)), "staging left"

@@ -6,7 +6,7 @@ rules once and running them per file costs ~0.2 s a template instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -57,6 +57,62 @@ def _resource(match: Any) -> str:
     return str(path[1]) if len(path) > 1 and path[0] == "Resources" else ""
 
 
+@dataclass(frozen=True)
+class LintJob:
+    """One file to lint; `display` is how findings name it."""
+
+    path: Path
+    display: str
+    regions: tuple[str, ...]
+    ignore: frozenset[str] = frozenset()
+
+
+def lint_one(job: LintJob) -> list[Finding]:
+    """Every finding (errors, warnings and informational) for one file, in every region."""
+    from cfnlint.runner.template.runner import run_template_by_file_path
+
+    findings = {
+        Finding(
+            path=job.display,
+            line=match.linenumber,
+            rule=match.rule.id,
+            severity=match.rule.severity,
+            message=match.message,
+            resource=_resource(match),
+        )
+        for match in run_template_by_file_path(
+            str(job.path), _config(tuple(sorted(set(job.regions)))), _rules(), False
+        )
+        if match.rule.id not in job.ignore
+    }
+    return sorted(findings, key=lambda f: (f.path, f.line, f.rule, f.message))
+
+
+def lint_all(
+    jobs: Sequence[LintJob], workers: int = 1, on_done: Callable[[], None] | None = None
+) -> list[list[Finding]]:
+    """Findings per job, in job order. With workers > 1 the jobs run in forked processes that
+    inherit the rules this process has already loaded, so no worker loads them again."""
+    results: list[list[Finding]] = []
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(lint_one(job))
+            if on_done:
+                on_done()
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _rules()  # load once, before forking
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        for result in pool.map(lint_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))):
+            results.append(result)
+            if on_done:
+                on_done()
+    return results
+
+
 def lint_files(
     paths: Iterable[Path],
     regions: Sequence[str],
@@ -64,24 +120,6 @@ def lint_files(
     base: Path,
     ignore: frozenset[str] = frozenset(),
 ) -> list[Finding]:
-    """Every finding (errors, warnings and informational) for `paths`, in every region."""
-    from cfnlint.runner.template.runner import run_template_by_file_path
-
-    rules = _rules()
-    config = _config(tuple(sorted(set(regions))))
-    findings: list[Finding] = []
-    for path in paths:
-        for match in run_template_by_file_path(str(path), config, rules, False):
-            if match.rule.id in ignore:
-                continue
-            findings.append(
-                Finding(
-                    path=str(path.relative_to(base)),
-                    line=match.linenumber,
-                    rule=match.rule.id,
-                    severity=match.rule.severity,
-                    message=match.message,
-                    resource=_resource(match),
-                )
-            )
-    return sorted(set(findings), key=lambda f: (f.path, f.line, f.rule, f.message))
+    """Every finding for `paths` (named relative to `base`), in one process."""
+    jobs = [LintJob(p, str(p.relative_to(base)), tuple(regions), ignore) for p in paths]
+    return [finding for result in lint_all(jobs) for finding in result]
