@@ -69,6 +69,7 @@ class PipelineComposer:
         template_format: str,
         defaults: Defaults,
         key_grant_services: Sequence[str] = (),
+        instances_fetch_artifacts: bool = False,
     ) -> None:
         self.spec = spec
         self.blueprint = blueprint
@@ -102,6 +103,7 @@ class PipelineComposer:
             retention_days=spec.artifact_retention_days,
             log_retention_days=spec.log_retention_days,
             grant_services=key_grant_services,
+            decrypt_through_s3=instances_fetch_artifacts,
         )
         self.connection: StackValue | None = (
             source.connection(self.source_stack, spec.source, self.names)
@@ -461,6 +463,8 @@ class PipelineComposer:
             trigger=source.git_trigger(self.spec.source),
         )
         pipeline(self.pipeline_stack, plan, self.store)
+        # Actions need their projects, groups and cluster access to exist before a run.
+        self.pipeline_stack.after += [self.build_stack, self.deploy_stack]
         source.start_rule(self.pipeline_stack, self.names, self.spec.source, start_role_arn)
         pipeline_name = self.pipeline_stack.export("PipelineName", Ref("Pipeline"), "Pipeline name")
         children = [

@@ -43,6 +43,9 @@ class Names:
     def queue(self, purpose: str) -> str:
         return f"{self.pipeline}-{purpose}-dlq"
 
+    def container_log_group(self, environment: str) -> str:
+        return f"/ecs/{self.pipeline}-{environment}"
+
     def pipeline_log_group(self) -> str:
         """Where actions on CodePipeline-managed compute (EKS, Commands) write."""
         return f"/aws/codepipeline/{self.pipeline}"
@@ -53,6 +56,7 @@ class Names:
             self.build_log_group(self.project("*")),
             self.pipeline_log_group(),
             self.function_log_group(self.function("*")),
+            self.container_log_group("*"),
             f"/pipegen/{self.pipeline}/*",
         )
 

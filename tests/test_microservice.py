@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -779,3 +780,49 @@ class TestEks:
         assert result.pipelines == ["orders-eks"]
         assert (tmp_path / "out" / "orders-eks" / "root.yaml").is_file()
         assert (tmp_path / "out" / "orders-eks" / "app" / "k8s" / "deployment.yaml").is_file()
+
+
+class TestTaskDefinitionsAndLogs:
+    """Each blue/green environment's task definition gets its own roles, region and log group."""
+
+    def test_build_fills_each_task_definition_placeholder(self, reference: Templates):
+        project = props(reference, "build-projects", "BuildProject")
+        text, _ = buildspec(project)
+        for env in ("staging", "prod"):
+            prefix = env.upper()
+            assert (
+                f'-e "s|<{prefix}_TASK_EXECUTION_ROLE_ARN>|${prefix}_TASK_EXECUTION_ROLE_ARN|g"'
+                in text
+            )
+            assert f'"taskdef-{env}.json"' in text
+            variables = {
+                v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]
+            }
+            assert variables[f"{prefix}_TASK_EXECUTION_ROLE_ARN"] == {
+                "Ref": f"{env.capitalize()}TaskExecutionRoleArn"
+            }
+            assert variables[f"{prefix}_TASK_ROLE_ARN"] == {"Ref": f"{env.capitalize()}TaskRoleArn"}
+        assert "<REGION>|$AWS_REGION" in text
+
+    def test_every_placeholder_in_the_starter_is_filled(self):
+        build = build_set(REFERENCE)
+        text, _ = buildspec(props(rendered(build), "build-projects", "BuildProject"))
+        for name, content in build.files.items():
+            if not name.startswith("taskdef-"):
+                continue
+            placeholders = set(re.findall(r"<([A-Z0-9_]+)>", content)) - {"IMAGE1_NAME"}
+            assert placeholders, name
+            for placeholder in placeholders:
+                assert f"s|<{placeholder}>|" in text, f"{name}: <{placeholder}> is never filled"
+
+    def test_container_log_groups_exist_encrypted(self, reference: Templates):
+        build = build_set(REFERENCE)
+        for env in ("staging", "prod"):
+            group = props(reference, "deploy-targets", f"{env.capitalize()}ContainerLogGroup")
+            assert group["LogGroupName"] == f"/ecs/{SPEC['name']}-{env}"
+            assert "KmsKeyId" in group
+            taskdef = json.loads(build.files[f"taskdef-{env}.json"])
+            (container,) = taskdef["containerDefinitions"]
+            assert (
+                container["logConfiguration"]["options"]["awslogs-group"] == group["LogGroupName"]
+            )

@@ -120,7 +120,8 @@ class MicroserviceBlueprint(Blueprint):
             mutable_tags=[f"{BUILD_CACHE_TAG}*"] if spec.image.layer_cache == "registry" else [],
         )
         stages: list[Stage] = composer.ci_stages(
-            self.image_build(spec, composer, repository), [self.scan_step(spec, composer)]
+            self.image_build(spec, composer, repository, ecs_params),
+            [self.scan_step(spec, composer)],
         )
         if spec.target == "ecs":
             stages += self.ecs_stages(spec, composer, ecs_params)
@@ -136,8 +137,23 @@ class MicroserviceBlueprint(Blueprint):
 
     # -- build and scan --------------------------------------------------------------------
 
+    def task_role_variables(
+        self, spec: MicroserviceSpec, params: list[parameters.EcsParameters]
+    ) -> dict[str, StackValue]:
+        """The roles the build writes into each environment's task definition."""
+        roles: dict[str, StackValue] = {}
+        for env, p in zip(spec.environments, params, strict=False):
+            if env.name in self.blue_green_environments(spec):
+                roles[f"{env.name.upper()}_TASK_EXECUTION_ROLE_ARN"] = p.execution_role
+                roles[f"{env.name.upper()}_TASK_ROLE_ARN"] = p.task_role
+        return roles
+
     def image_build(
-        self, spec: MicroserviceSpec, composer: PipelineComposer, repository: ecr.ImageRepository
+        self,
+        spec: MicroserviceSpec,
+        composer: PipelineComposer,
+        repository: ecr.ImageRepository,
+        ecs_params: list[parameters.EcsParameters],
     ) -> codebuild.ProjectSpec:
         image = spec.image
         return codebuild.ProjectSpec(
@@ -157,13 +173,21 @@ class MicroserviceBlueprint(Blueprint):
                 cache_tag=BUILD_CACHE_TAG,
                 manifests=None,
                 extra_artifacts=self.deploy_files(spec),
+                task_definitions=[
+                    (ecs.task_definition_file(env), env.upper())
+                    for env in self.blue_green_environments(spec)
+                ],
             ),
             inline=True,
             reports=False,
             writes_artifacts=True,
             cache="local" if image.layer_cache == "local" else "none",
             local_cache_modes=codebuild.DOCKER_CACHE_MODES,
-            variables={**spec.build.variables, "REPOSITORY_URI": repository.uri},
+            variables={
+                **spec.build.variables,
+                "REPOSITORY_URI": repository.uri,
+                **self.task_role_variables(spec, ecs_params),
+            },
             secrets=tuple(spec.build.secrets),
             extra_grants=ecr.push_grants(composer.names),
             privileged_reason=PRIVILEGED_REASON,
@@ -250,6 +274,13 @@ class MicroserviceBlueprint(Blueprint):
             else:
                 group = ecs.ecs_deployment_group(
                     composer.deploy_stack, names, target, service_role, application
+                )
+                ecs.container_log_group(
+                    composer.deploy_stack,
+                    names,
+                    service.environment,
+                    composer.deploy_stack.use(composer.store.key_arn),
+                    spec.log_retention_days,
                 )
                 role = composer.action_role(
                     ecs.blue_green_action_role(

@@ -41,7 +41,13 @@ class ContainerImage(StrictModel):
         description="local: CodeBuild's docker layer cache; registry: a buildcache tag in the "
         "repository (buildx); none.",
     )
-    keep_images: int = Field(default=30, ge=1, le=1000, description="Tagged images to keep.")
+    keep_images: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="Images to keep. Every commit pushes one, and rollbacks redeploy older "
+        "ones, so keep more than the commits between two production releases.",
+    )
     scan: ImageScan = Field(default_factory=ImageScan)
 
 

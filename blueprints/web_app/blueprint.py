@@ -79,7 +79,11 @@ class WebAppBlueprint(Blueprint):
 
     def build(self, spec: WebAppSpec, template_format: str) -> TemplateSet:
         composer = PipelineComposer(
-            spec, blueprint=self.name, template_format=template_format, defaults=DEFAULTS
+            spec,
+            blueprint=self.name,
+            template_format=template_format,
+            defaults=DEFAULTS,
+            instances_fetch_artifacts=True,  # the CodeDeploy agent downloads revisions
         )
         names = composer.names
         stages: list[Stage] = composer.ci_stages()

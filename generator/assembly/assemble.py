@@ -129,6 +129,11 @@ def assemble(
         )
         if stack_parameters:
             nested.Parameters = stack_parameters
+        feeding = {v.stack for v in child.inputs.values() if isinstance(v, Exported)}
+        # An output already orders the stacks; cfn-lint (W3005) flags a second DependsOn.
+        included = [c for c in child.after if c.name in by_name and c.name not in feeding]
+        if included:
+            nested.DependsOn = sorted(c.logical_id for c in included)
         root.add_resource(nested)
     for out in outputs:
         value = root_value(out.value, by_name) if isinstance(out.value, Exported) else out.value

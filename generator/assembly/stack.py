@@ -76,6 +76,8 @@ class ChildStack:
     extension: str = "yaml"
     template: Template = field(init=False)
     inputs: dict[str, StackValue] = field(init=False, default_factory=dict)
+    # Stacks that must exist first although no value flows from them (e.g. access entries).
+    after: list[ChildStack] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.template = Template(Description=self.description)

@@ -76,7 +76,29 @@ def same_account() -> dict[str, Any]:
     return {"aws:SourceAccount": Ref("AWS::AccountId")}
 
 
-def key_policy(names: Names, grant_services: Sequence[str] = ()) -> PolicyDocument:
+def s3_decrypt_for_account() -> Statement:
+    """Instances outside the pipeline (CodeDeploy agents) fetch revisions with their own roles,
+    which IAM must also allow; the key admits them only through S3 in this account."""
+    return Statement(
+        Sid="AccountPrincipalsDecryptThroughS3",
+        Effect=Allow,
+        Principal=account_root(),
+        Action=[kms_actions.Decrypt],
+        Resource=["*"],
+        Condition=Condition(
+            StringEquals(
+                {
+                    "kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com"),
+                    "kms:CallerAccount": Ref("AWS::AccountId"),
+                }
+            )
+        ),
+    )
+
+
+def key_policy(
+    names: Names, grant_services: Sequence[str] = (), decrypt_through_s3: bool = False
+) -> PolicyDocument:
     """Who may use the artifact key.
 
     The account administers it; this pipeline's roles use it; account principals that IAM
@@ -104,21 +126,7 @@ def key_policy(names: Names, grant_services: Sequence[str] = ()) -> PolicyDocume
                     ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})
                 ),
             ),
-            Statement(
-                Sid="AccountPrincipalsDecryptThroughS3",
-                Effect=Allow,
-                Principal=account_root(),
-                Action=[kms_actions.Decrypt],
-                Resource=["*"],
-                Condition=Condition(
-                    StringEquals(
-                        {
-                            "kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com"),
-                            "kms:CallerAccount": Ref("AWS::AccountId"),
-                        }
-                    )
-                ),
-            ),
+            *([s3_decrypt_for_account()] if decrypt_through_s3 else []),
             Statement(
                 Sid="LogsEncryptPipelineLogGroups",
                 Effect=Allow,
@@ -171,14 +179,19 @@ def service_grants(service: str) -> Statement:
     )
 
 
-def artifact_key(stack: ChildStack, names: Names, grant_services: Sequence[str] = ()) -> kms.Key:
+def artifact_key(
+    stack: ChildStack,
+    names: Names,
+    grant_services: Sequence[str] = (),
+    decrypt_through_s3: bool = False,
+) -> kms.Key:
     key = stack.add(
         kms.Key(
             "ArtifactKey",
             Description=f"Encrypts artifacts, logs and topics of pipeline {names.pipeline}",
             EnableKeyRotation=True,
             PendingWindowInDays=30,
-            KeyPolicy=key_policy(names, grant_services),
+            KeyPolicy=key_policy(names, grant_services, decrypt_through_s3),
             **RETAIN,
         )
     )
@@ -337,8 +350,9 @@ def artifact_store(
     retention_days: int,
     log_retention_days: int,
     grant_services: Sequence[str] = (),
+    decrypt_through_s3: bool = False,
 ) -> ArtifactStore:
-    key = artifact_key(stack, names, grant_services)
+    key = artifact_key(stack, names, grant_services, decrypt_through_s3)
     logs = log_bucket(stack, log_retention_days)
     bucket = artifact_bucket(stack, key, logs, retention_days)
     log_bucket_policy(stack, logs, bucket)

@@ -135,7 +135,7 @@ def scan_findings_grants(names: Names) -> tuple[Grant, ...]:
     return (
         (
             "ReadScanFindings",
-            [ecr_actions.DescribeImageScanFindings],
+            [ecr_actions.DescribeImageScanFindings, ecr_actions.DescribeImages],
             [repository_arn(names)],
         ),
     )

@@ -12,11 +12,11 @@ from awacs import ecs as ecs_actions
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
 from awacs.aws import Condition, StringEquals
-from troposphere import Select, Split, Sub, codedeploy
+from troposphere import Select, Split, Sub, codedeploy, logs
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
-from generator.components.artifact_store import ArtifactStore
+from generator.components.artifact_store import RETAIN, ArtifactStore
 from generator.components.codedeploy import deployment_grants
 from generator.components.grants import Grant, artifact_read, key_decrypt
 from generator.components.iam import RoleBuilder, action_role, service
@@ -88,7 +88,15 @@ def pass_task_roles(stack: ChildStack, targets: Sequence[EcsService]) -> Grant:
     )
 
 
-PASSED_TO_ECS_TASKS = Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
+PASSED_TO_ECS_TASKS = Condition(
+    StringEquals({"iam:PassedToService": ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com"]})
+)
+TAG_NEW_REVISIONS: Grant = (
+    "TagNewRevisionsOnly",
+    [ecs_actions.TagResource],
+    [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/*")],
+)
+TAGGING_AT_REGISTRATION = Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"}))
 REGISTER_TASK_DEFINITIONS: Grant = (
     "RegisterTaskDefinitions",
     [ecs_actions.RegisterTaskDefinition, ecs_actions.DescribeTaskDefinition],
@@ -127,12 +135,7 @@ def rolling_deploy_role(
             _cluster_scoped(stack, target, "container-instance"),
         ],
     )
-    role.allow(
-        "TagNewRevisionsOnly",
-        [ecs_actions.TagResource],
-        [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/*")],
-        Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"})),
-    )
+    role.allow(*TAG_NEW_REVISIONS, TAGGING_AT_REGISTRATION)
     role.allow(*pass_task_roles(stack, [target]), PASSED_TO_ECS_TASKS)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
@@ -363,10 +366,26 @@ def blue_green_action_role(
     for grant in deployment_grants(names, target.environment, traffic_config_name(names, target)):
         role.allow(*grant)
     role.allow(*REGISTER_TASK_DEFINITIONS)
+    role.allow(*TAG_NEW_REVISIONS, TAGGING_AT_REGISTRATION)
     role.allow(*pass_task_roles(stack, [target.service]), PASSED_TO_ECS_TASKS)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
     return role
+
+
+def container_log_group(
+    stack: ChildStack, names: Names, environment: str, key_arn: Any, days: int
+) -> None:
+    """Where the environment's task definition sends its container logs (awslogs)."""
+    stack.add(
+        logs.LogGroup(
+            f"{environment.capitalize()}ContainerLogGroup",
+            LogGroupName=names.container_log_group(environment),
+            KmsKeyId=key_arn,
+            RetentionInDays=days,
+            **RETAIN,
+        )
+    )
 
 
 def task_definition_file(environment: str) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from awacs import ec2
 from awacs import eks as eks_actions
 from troposphere import Sub, eks
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components.artifact_store import ArtifactStore
-from generator.components.grants import artifact_read, key_decrypt, write_logs
+from generator.components.grants import artifact_read, key_decrypt, managed_compute_logs
 from generator.components.iam import RoleBuilder, action_role
 from generator.naming import Names
 from generator.pipeline_plan import Step
@@ -42,8 +43,20 @@ def deploy_role(
         pipeline_role,
     )
     role.allow("DescribeThisCluster", [eks_actions.DescribeCluster], [cluster_arn(target.cluster)])
-    log_group = names.pipeline_log_group()
-    role.allow(*write_logs(names, log_group))
+    role.allow(
+        "DescribeClusterNetwork",
+        [
+            ec2.DescribeDhcpOptions,
+            ec2.DescribeNetworkInterfaces,
+            ec2.DescribeRouteTables,
+            ec2.DescribeSubnets,
+            ec2.DescribeSecurityGroups,
+            ec2.DescribeVpcs,
+        ],
+        ["*"],
+    )
+    for grant in managed_compute_logs(names):
+        role.allow(*grant)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))
     role.allow(*key_decrypt(stack.use(store.key_arn)))
     return role

@@ -63,5 +63,14 @@ def write_logs(names: Names, log_group: str) -> Grant:
     )
 
 
+def managed_compute_logs(names: Names) -> tuple[Grant, Grant]:
+    """CodePipeline-managed compute (EKS, InspectorScan) may create its group, then write."""
+    log_group = names.pipeline_log_group()
+    return (
+        ("CreateActionLogGroup", [logs_actions.CreateLogGroup], [names.log_group_arn(log_group)]),
+        write_logs(names, log_group),
+    )
+
+
 def key_decrypt(key_arn: Any) -> Grant:
     return ("DecryptArtifacts", [kms_actions.Decrypt, kms_actions.DescribeKey], [key_arn])

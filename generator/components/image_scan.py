@@ -11,7 +11,7 @@ from generator.assembly.stack import ChildStack, Exported
 from generator.components import codebuild
 from generator.components.artifact_store import ArtifactStore
 from generator.components.ecr import repository_arn, scan_findings_grants
-from generator.components.grants import artifact_read, artifact_write, key_use, write_logs
+from generator.components.grants import artifact_read, artifact_write, key_use, managed_compute_logs
 from generator.components.iam import RoleBuilder, action_role
 from generator.naming import Names
 from generator.pipeline_plan import Step
@@ -74,7 +74,8 @@ def inspector_role(
     role.allow(*artifact_read(bucket_arn))
     role.allow(*artifact_write(bucket_arn))
     role.allow(*key_use(stack.use(store.key_arn)))
-    role.allow(*write_logs(names, names.pipeline_log_group()))
+    for grant in managed_compute_logs(names):
+        role.allow(*grant)
     role.allow("LogInToRegistry", [ecr_actions.GetAuthorizationToken], ["*"])
     return role
 
