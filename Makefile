@@ -11,6 +11,7 @@ help:
 	@echo "make test       lint (ruff, mypy) and run the test suite"
 	@echo "make lint       ruff check, ruff format --check and mypy only"
 	@echo "make format     apply ruff's formatting and safe fixes"
+	@echo "make bench      time one pipeline and a fleet of 100 (BENCH_CDK=1: also the AWS CDK)"
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml

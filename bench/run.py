@@ -91,26 +91,52 @@ def cdk_synth_seconds(work: Path) -> tuple[float, float] | None:
         return None
     from bench import cdk
 
-    return cdk.synth(work, times=3)
+    return cdk.synth(work, times=3)  # warm: node's module cache is hot after the first run
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pipegen-bench-"))
     rows: list[tuple[str, str, str]] = []
     try:
-        single = [*PIPEGEN, "build", "--out", str(work / "one"), str(REPO / "pipelines/web-app.yaml")]
+        single = [
+            *PIPEGEN,
+            "build",
+            "--out",
+            str(work / "one"),
+            str(REPO / "pipelines/web-app.yaml"),
+        ]
         cold_s, cold_rss = measured([*single, "--no-cache"], work, 5)
-        rows.append(("1 pipeline, fully linted (median of 5)", f"{cold_s:.2f} s", f"{cold_rss:.0f} MB peak RSS"))
+        rows.append(
+            (
+                "1 pipeline, fully linted (median of 5)",
+                f"{cold_s:.2f} s",
+                f"{cold_rss:.0f} MB peak RSS",
+            )
+        )
         run(single, work)  # fill the cache
         warm_s, warm_rss = measured(single, work, 5)
-        rows.append(("1 pipeline, lint cache warm (median of 5)", f"{warm_s:.2f} s", f"{warm_rss:.0f} MB peak RSS"))
+        rows.append(
+            (
+                "1 pipeline, lint cache warm (median of 5)",
+                f"{warm_s:.2f} s",
+                f"{warm_rss:.0f} MB peak RSS",
+            )
+        )
 
         cli_s, _ = measured(
-            [str(Path(sys.executable).parent / "cfn-lint"), "--include-checks", "I", "--", str(REPO / "output/web-app/root.yaml")],
+            [
+                str(Path(sys.executable).parent / "cfn-lint"),
+                "--include-checks",
+                "I",
+                "--",
+                str(REPO / "output/web-app/root.yaml"),
+            ],
             work,
             3,
         )
-        rows.append(("cfn-lint CLI, the same root template only", f"{cli_s:.2f} s", "(median of 3)"))
+        rows.append(
+            ("cfn-lint CLI, the same root template only", f"{cli_s:.2f} s", "(median of 3)")
+        )
 
         specs_dir = work / "fleet-specs"
         specs_dir.mkdir()
@@ -120,20 +146,44 @@ def main() -> None:
         fleet_work.mkdir()
         cold = run(fleet, fleet_work)
         templates, linted, cached = counts(cold.stdout)
-        rows.append((f"fleet of {FLEET}, cold cache", f"{cold.seconds:.2f} s", f"{linted} linted, {cached} cached of {templates}; {cold.peak_rss_mb:.0f} MB"))
+        rows.append(
+            (
+                f"fleet of {FLEET}, cold cache",
+                f"{cold.seconds:.2f} s",
+                f"{linted} linted, {cached} cached of {templates}; {cold.peak_rss_mb:.0f} MB",
+            )
+        )
         warm = run(fleet, fleet_work)
         templates, linted, cached = counts(warm.stdout)
-        rows.append((f"fleet of {FLEET}, warm cache, no change", f"{warm.seconds:.2f} s", f"{linted} linted, {cached} cached of {templates}"))
+        rows.append(
+            (
+                f"fleet of {FLEET}, warm cache, no change",
+                f"{warm.seconds:.2f} s",
+                f"{linted} linted, {cached} cached of {templates}",
+            )
+        )
         first = specs[0]
         first.write_text(first.read_text().replace("bake_minutes: 15", "bake_minutes: 16"))
         changed = run(fleet, fleet_work)
         templates, linted, cached = counts(changed.stdout)
-        rows.append((f"fleet of {FLEET}, one spec changed", f"{changed.seconds:.2f} s", f"{linted} linted, {cached} cached of {templates}"))
+        rows.append(
+            (
+                f"fleet of {FLEET}, one spec changed",
+                f"{changed.seconds:.2f} s",
+                f"{linted} linted, {cached} cached of {templates}",
+            )
+        )
 
         cdk = cdk_synth_seconds(work)
         if cdk is not None:
             cdk_s, cdk_rss = cdk
-            rows.append(("AWS CDK synth, equivalent pipeline (median of 3)", f"{cdk_s:.2f} s", f"{cdk_rss:.0f} MB peak RSS"))
+            rows.append(
+                (
+                    "AWS CDK synth, equivalent pipeline (median of 3)",
+                    f"{cdk_s:.2f} s",
+                    f"{cdk_rss:.0f} MB peak RSS",
+                )
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -143,7 +193,11 @@ def main() -> None:
         print(f"{label.ljust(width)}  {seconds:>9}  {detail}")
     print()
     print("targets")
-    one_target = f"≤ 1/4 of the CDK's warm synth ({cdk[0] / 4:.2f} s)" if cdk else "≤ 1.5 s (no CDK in this run)"
+    one_target = (
+        f"≤ 1/4 of the CDK's warm synth ({cdk[0] / 4:.2f} s)"
+        if cdk
+        else "≤ 1.5 s (no CDK in this run)"
+    )
     limit = cdk[0] / 4 if cdk else 1.5
     verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
     print(f"  one pipeline, fully linted {one_target}: {cold_s:.2f} s, {verdict(cold_s <= limit)}")
