@@ -70,16 +70,35 @@ def load_all(paths: Sequence[Path]) -> list[LoadedSpec]:
     return loaded
 
 
-def compose_all(
+@dataclass(frozen=True)
+class RenderedSet:
+    """A pipeline's files as bytes: all a build keeps once its templates are rendered, so a
+    fleet never holds a hundred troposphere object graphs at once."""
+
+    pipeline: str
+    regions: tuple[str, ...]
+    files: dict[str, bytes]
+    local_root: bytes  # the root with local TemplateURLs, for E3043
+
+
+def render_all(
     paths: Sequence[Path], template_format: str, progress: Progress | None = None
-) -> list[TemplateSet]:
+) -> list[RenderedSet]:
     loaded = load_all(paths)
-    sets = []
+    rendered = []
     for done, item in enumerate(loaded, start=1):
-        sets.append(item.blueprint.build(item.spec, template_format))
+        template_set: TemplateSet = item.blueprint.build(item.spec, template_format)
+        rendered.append(
+            RenderedSet(
+                template_set.pipeline,
+                tuple(sorted(set(template_set.regions))),
+                writer.render_set(template_set, template_format),
+                writer.local_root(template_set, template_format),
+            )
+        )
         if progress:
             progress("compose", done, len(loaded))
-    return sets
+    return rendered
 
 
 @dataclass
@@ -91,8 +110,7 @@ class LintStats:
 
 def lint_staged(
     staging: Path,
-    sets: Sequence[TemplateSet],
-    rendered: dict[str, dict[str, bytes]],
+    sets: Sequence[RenderedSet],
     template_format: str,
     *,
     cache: LintCache,
@@ -102,9 +120,9 @@ def lint_staged(
     """Lint every staged template once per distinct content; reuse cached results."""
     planned: list[tuple[str, LintJob]] = []  # (cache key, job)
     for template_set in sets:
-        files = rendered[template_set.pipeline]
+        files = template_set.files
         folder = staging / template_set.pipeline
-        regions = tuple(sorted(set(template_set.regions)))
+        regions = template_set.regions
         for relative, content in files.items():
             if relative.startswith("app/"):
                 continue
@@ -115,7 +133,7 @@ def lint_staged(
         # The root again, with TemplateURLs pointing at the local children, so that E3043
         # checks each parent/child parameter contract; its result depends on the children too.
         local_name = f"{writer.LOCAL_ROOT_NAME}.{template_format}"
-        local = writer.local_root(template_set, template_format)
+        local = template_set.local_root
         (folder / local_name).write_bytes(local)
         children = [files[r] for r in sorted(files) if r.startswith("stacks/")]
         key = cache_key([local, *children], regions, LOCAL_ROOT_EXPECTED)
@@ -171,19 +189,15 @@ def build(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Build every spec in `paths`; nothing in `out_dir` changes unless all of them pass."""
-    sets = compose_all(paths, template_format, progress)
+    sets = render_all(paths, template_format, progress)
     result = BuildResult()
     with writer.staging_area(out_dir) as staging:
-        rendered: dict[str, dict[str, bytes]] = {}
-        for template_set in sets:
-            files = writer.render_set(template_set, template_format)
-            writer.write_tree(staging / template_set.pipeline, files)
-            rendered[template_set.pipeline] = files
-            result.files += len(files)
+        for rendered in sets:
+            writer.write_tree(staging / rendered.pipeline, rendered.files)
+            result.files += len(rendered.files)
         findings, result.lint = lint_staged(
             staging,
             sets,
-            rendered,
             template_format,
             cache=LintCache(cache_dir),
             workers=workers,
