@@ -16,7 +16,7 @@ from awacs import cloudwatch as cw
 from awacs import codebuild as cb
 from awacs import sns as sns_actions
 from awacs import sts
-from awacs.aws import Condition, Principal, StringEquals
+from awacs.aws import Condition, StringEquals
 from troposphere import GetAtt, Ref
 
 from generator.assembly.assemble import RootOutput, TemplateSet, assemble
@@ -25,7 +25,7 @@ from generator.components import approval, codebuild, notifications, source
 from generator.components.alarms import RollbackAlarm, alarm_arns
 from generator.components.artifact_store import artifact_store
 from generator.components.grants import artifact_read, artifact_write, key_use
-from generator.components.iam import RoleBuilder, service
+from generator.components.iam import RoleBuilder, action_role, service
 from generator.components.pipeline import console_url, managed_compute_log_group, pipeline
 from generator.naming import Names, environment_group
 from generator.pipeline_plan import (
@@ -132,11 +132,11 @@ class PipelineComposer:
         )
         self._assumable: list[Any] = []
         self._watched_alarms: list[Any] = []
-        self._build_action_builder = RoleBuilder(
-            logical_id="BuildActionRole",
-            description=f"CodeBuild actions of {spec.name}",
-            trust=self.pipeline_role_principal(),
-            pipeline=spec.name,
+        self._build_action_builder = action_role(
+            "BuildActionRole",
+            f"CodeBuild actions of {spec.name}",
+            spec.name,
+            self.pipeline_role_arn,
         )
         self._build_action_role = self.action_role(self._build_action_builder)
         self._project_arns: list[Any] = []
@@ -149,9 +149,6 @@ class PipelineComposer:
     @property
     def pipeline_role_arn(self) -> Any:
         return GetAtt("PipelineRole", "Arn")
-
-    def pipeline_role_principal(self) -> Principal:
-        return Principal("AWS", [self.pipeline_role_arn])
 
     def role(self, builder: RoleBuilder) -> Exported:
         """Register a role for the iam stack; its ARN is exported for the other stacks."""
