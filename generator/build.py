@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,9 @@ from typing import Any
 from generator import writer
 from generator.assembly.assemble import TemplateSet
 from generator.errors import LintFailure, Located, SpecError
-from generator.lint.cache import DEFAULT_CACHE, LintCache, cache_key, restore
+from generator.lint.cache import CACHE_ROOT, LintCache, cache_key, restore
 from generator.lint.gate import LOCAL_ROOT_EXPECTED, Finding, LintJob, lint_all
+from generator.output_cache import OutputCache, RenderedSet
 from generator.spec.loader import LoadedSpec, load_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -25,6 +26,7 @@ class BuildResult:
     files: int = 0
     removed: list[str] = field(default_factory=list)
     lint: LintStats = field(default_factory=lambda: LintStats())
+    reused: int = 0  # specs whose rendered output came from the cache
 
 
 def find_specs(folder: Path) -> list[Path]:
@@ -70,35 +72,43 @@ def load_all(paths: Sequence[Path]) -> list[LoadedSpec]:
     return loaded
 
 
-@dataclass(frozen=True)
-class RenderedSet:
-    """A pipeline's files as bytes: all a build keeps once its templates are rendered, so a
-    fleet never holds a hundred troposphere object graphs at once."""
-
-    pipeline: str
-    regions: tuple[str, ...]
-    files: dict[str, bytes]
-    local_root: bytes  # the root with local TemplateURLs, for E3043
-
-
 def render_all(
-    paths: Sequence[Path], template_format: str, progress: Progress | None = None
-) -> list[RenderedSet]:
-    loaded = load_all(paths)
+    paths: Sequence[Path],
+    template_format: str,
+    cache: OutputCache,
+    progress: Progress | None = None,
+) -> tuple[list[RenderedSet], int]:
+    """Rendered sets in `paths` order, and how many came from the cache. A cached spec skips
+    validation too: it validated when it was stored, and neither it nor the code has changed."""
+    keys = [cache.key(path.read_bytes(), template_format) for path in paths]
+    found = [cache.get(key) for key in keys]
+    missing = [path for path, hit in zip(paths, found, strict=True) if hit is None]
+    fresh = iter(_compose(load_all(missing), template_format, progress) if missing else [])
     rendered = []
+    for key, hit in zip(keys, found, strict=True):
+        if hit is None:
+            hit = next(fresh)
+            cache.put(key, hit)
+        rendered.append(hit)
+    names = [r.pipeline for r in rendered]
+    if len(set(names)) != len(names):
+        load_all(paths)  # reports the duplicate pipeline name, with its file and line
+    return rendered, len(paths) - len(missing)
+
+
+def _compose(
+    loaded: Sequence[LoadedSpec], template_format: str, progress: Progress | None
+) -> Iterator[RenderedSet]:
     for done, item in enumerate(loaded, start=1):
         template_set: TemplateSet = item.blueprint.build(item.spec, template_format)
-        rendered.append(
-            RenderedSet(
-                template_set.pipeline,
-                tuple(sorted(set(template_set.regions))),
-                writer.render_set(template_set, template_format),
-                writer.local_root(template_set, template_format),
-            )
+        yield RenderedSet(
+            template_set.pipeline,
+            tuple(sorted(set(template_set.regions))),
+            writer.render_set(template_set, template_format),
+            writer.local_root(template_set, template_format),
         )
         if progress:
             progress("compose", done, len(loaded))
-    return rendered
 
 
 @dataclass
@@ -184,13 +194,14 @@ def build(
     *,
     template_format: str = "yaml",
     prune: bool = False,
-    cache_dir: Path | None = DEFAULT_CACHE,
+    cache_dir: Path | None = CACHE_ROOT,
     workers: int = 1,
     progress: Progress | None = None,
 ) -> BuildResult:
     """Build every spec in `paths`; nothing in `out_dir` changes unless all of them pass."""
-    sets = render_all(paths, template_format, progress)
-    result = BuildResult()
+    outputs = OutputCache(cache_dir / "output" if cache_dir else None)
+    sets, reused = render_all(paths, template_format, outputs, progress)
+    result = BuildResult(reused=reused)
     with writer.staging_area(out_dir) as staging:
         for rendered in sets:
             writer.write_tree(staging / rendered.pipeline, rendered.files)
@@ -199,7 +210,7 @@ def build(
             staging,
             sets,
             template_format,
-            cache=LintCache(cache_dir),
+            cache=LintCache(cache_dir / "lint" if cache_dir else None),
             workers=workers,
             progress=progress,
         )

@@ -95,7 +95,7 @@ def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
 @click.option(
     "--no-cache",
     is_flag=True,
-    help="Lint everything again instead of reusing results from .cache/pipegen/.",
+    help="Compose and lint everything again instead of reusing .cache/pipegen/.",
 )
 def build(
     specs: tuple[Path, ...],
@@ -110,7 +110,7 @@ def build(
     the output of pipelines whose spec is gone.
     """
     from generator.build import build as run_build
-    from generator.lint.cache import DEFAULT_CACHE
+    from generator.lint.cache import CACHE_ROOT
 
     paths, all_specs = _spec_paths(specs)
     started = time.perf_counter()
@@ -120,7 +120,7 @@ def build(
             out_dir,
             template_format=template_format,
             prune=all_specs,
-            cache_dir=None if no_cache else DEFAULT_CACHE,
+            cache_dir=None if no_cache else CACHE_ROOT,
             workers=jobs or os.cpu_count() or 1,
             progress=progress,
         )
@@ -133,8 +133,8 @@ def build(
     lint = result.lint
     click.echo(
         f"{len(result.pipelines)} spec(s), {lint.templates} templates "
-        f"({lint.linted} linted, {lint.cached} cached), {result.files} files, lint clean, "
-        f"{elapsed:.2f}s"
+        f"({lint.linted} linted, {lint.cached} cached), {result.files} files, "
+        f"{result.reused} unchanged spec(s) reused, lint clean, {elapsed:.2f}s"
     )
 
 

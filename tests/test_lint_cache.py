@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from generator import build
 from generator.cli import main
+from generator.errors import SpecError
 from generator.lint import cache as lint_cache
 from generator.lint.cache import LintCache, cache_key
 from generator.lint.gate import Finding
@@ -153,3 +154,53 @@ def test_progress_is_plain_when_stdout_is_not_a_terminal(tmp_path: Path) -> None
     assert lines[:7] == [f"built {tmp_path / 'out'}/shop{i}/" for i in range(7)]
     assert lines[-1].startswith("7 spec(s), 56 templates (")
     assert "\x1b[" not in completed.stdout, "escape codes in a non-terminal"
+
+
+def test_unchanged_specs_skip_composition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache_dir = tmp_path / "cache"
+    first = build.build(SPECS, tmp_path / "a", cache_dir=cache_dir)
+    assert first.reused == 0
+
+    def no_composing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an unchanged spec was composed again")
+
+    monkeypatch.setattr(build, "_compose", no_composing)
+    second = build.build(SPECS, tmp_path / "b", cache_dir=cache_dir)
+    assert second.reused == len(SPECS)
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+
+
+def test_output_cache_key_covers_spec_format_and_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import output_cache
+
+    spec = WEB_APP.read_bytes()
+    key = output_cache.OutputCache.key(spec, "yaml")
+    assert output_cache.OutputCache.key(spec + b"\n", "yaml") != key
+    assert output_cache.OutputCache.key(spec, "json") != key
+    output_cache.code_fingerprint.cache_clear()
+    monkeypatch.setattr(output_cache, "LIBRARIES", (*output_cache.LIBRARIES, "click"))
+    try:
+        assert output_cache.OutputCache.key(spec, "yaml") != key
+    finally:
+        output_cache.code_fingerprint.cache_clear()
+
+
+def test_corrupted_output_entry_is_composed_again(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    build.build([WEB_APP], tmp_path / "a", cache_dir=cache_dir)
+    for entry in (cache_dir / "output").rglob("*.json"):
+        entry.write_text('{"key": "x"}')
+    again = build.build([WEB_APP], tmp_path / "b", cache_dir=cache_dir)
+    assert again.reused == 0
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+
+
+def test_cached_specs_still_refuse_a_duplicate_pipeline_name(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(WEB_APP.read_text())
+    build.build([WEB_APP], tmp_path / "a", cache_dir=cache_dir)  # both copies now cached
+    with pytest.raises(SpecError) as caught:
+        build.build([WEB_APP, copy], tmp_path / "b", cache_dir=cache_dir)
+    assert "pipeline 'web-app' is already defined in" in str(caught.value)
+    assert ":3: name:" in str(caught.value)

@@ -11,18 +11,16 @@ parse, or that names another key, is ignored and rebuilt.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from generator.cache_files import read_entry, write_entry
 from generator.lint.gate import PINNED_CONFIG, Finding
 
-DEFAULT_CACHE = Path(".cache") / "pipegen" / "lint"
+CACHE_ROOT = Path(".cache") / "pipegen"
 FORMAT = 1  # bump when the entry layout changes
 
 
@@ -61,27 +59,19 @@ class LintCache:
     def get(self, key: str) -> list[tuple[Any, ...]] | None:
         if self.root is None:
             return None
-        try:
-            data = json.loads(self._entry(key).read_text(encoding="utf-8"))
-            if data.get("key") != key or not isinstance(data.get("findings"), list):
-                return None
-            return [tuple(item) for item in data["findings"]]
-        except (OSError, ValueError, TypeError, AttributeError):
-            return None  # missing or corrupted: lint again
+        data = read_entry(self._entry(key))
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        findings = data.get("findings")
+        if not isinstance(findings, list) or not all(isinstance(f, list) for f in findings):
+            return None
+        return [tuple(item) for item in findings]
 
     def put(self, key: str, findings: Sequence[Finding]) -> None:
         if self.root is None:
             return
-        entry = self._entry(key)
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            rows = [list(astuple(f))[1:] for f in findings]  # the path is added on lookup
-            handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"key": key, "findings": rows}, stream, sort_keys=True)
-            os.replace(temporary, entry)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        rows = [list(astuple(f))[1:] for f in findings]  # the path is added on lookup
+        write_entry(self._entry(key), {"key": key, "findings": rows})
 
 
 def restore(rows: Sequence[tuple[Any, ...]], path: str) -> list[Finding]:
