@@ -117,7 +117,7 @@ def main() -> None:
         warm_s, warm_rss = measured(single, work, 5)
         rows.append(
             (
-                "1 pipeline, lint cache warm (median of 5)",
+                "1 pipeline, caches warm (median of 5)",
                 f"{warm_s:.2f} s",
                 f"{warm_rss:.0f} MB peak RSS",
             )
