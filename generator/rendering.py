@@ -222,10 +222,11 @@ def _ordered(node: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
 def canonical(template: dict[str, Any]) -> dict[str, Any]:
     """The conventional section order, and Type first in every resource, for reviewers."""
     result = _ordered(template, TOP_LEVEL_ORDER)
-    if "Resources" in result:
+    resources = result.get("Resources")
+    if isinstance(resources, dict):
         result["Resources"] = {
-            name: _ordered(resource, RESOURCE_ORDER)
-            for name, resource in result["Resources"].items()
+            name: _ordered(resource, RESOURCE_ORDER) if isinstance(resource, dict) else resource
+            for name, resource in resources.items()
         }
     return result
 

@@ -18,6 +18,7 @@ from generator.cli import main
 from generator.components.iam import wildcard_only_actions
 from generator.errors import LintFailure
 from generator.lint.gate import Finding
+from tests.cfn_yaml import load_template
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = sorted((REPO / "pipelines").glob("*.yaml"))
@@ -33,30 +34,6 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads short-form intrinsics as plain dicts, enough to inspect templates."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
 
 
 @pytest.fixture(scope="module")

@@ -5,38 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.rendering import canonical, render
 from generator.spec.loader import load_spec
+from tests.cfn_yaml import parse
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads short-form intrinsics back into their long form."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-def parse(text: str) -> Any:
-    return yaml.load(text, Loader=_CfnLoader)
 
 
 def test_every_generated_template_round_trips() -> None:

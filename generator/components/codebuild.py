@@ -9,12 +9,13 @@ from typing import Any
 
 from awacs import codebuild as cb
 from awacs import secretsmanager, ssm
-from troposphere import GetAtt, Sub, codebuild, logs
+from troposphere import GetAtt, Sub, codebuild
 
 from generator.assembly.stack import ChildStack, Exported
-from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import Grant, artifact_read, artifact_write, key_use, write_logs
 from generator.components.iam import RoleBuilder, service
+from generator.components.log_groups import encrypted_log_group
 from generator.naming import Names, arn
 from generator.spec.model import SecretReference
 from generator.templating import render_template
@@ -170,14 +171,8 @@ def environment_variables(
 
 def build_log_group(stack: ChildStack, names: Names, purpose: str, key_arn: Any, days: int) -> None:
     project = names.project(purpose)
-    stack.add(
-        logs.LogGroup(
-            f"{_pascal(purpose)}LogGroup",
-            LogGroupName=names.build_log_group(project),
-            KmsKeyId=key_arn,
-            RetentionInDays=days,
-            **RETAIN,
-        )
+    encrypted_log_group(
+        stack, f"{_pascal(purpose)}LogGroup", names.build_log_group(project), key_arn, days
     )
 
 

@@ -25,14 +25,15 @@ from awacs.aws import (
     StringEquals,
     StringLike,
 )
-from troposphere import GetAtt, PropsDictType, Sub, awslambda, codedeploy, iam, logs, sqs
+from troposphere import GetAtt, PropsDictType, Sub, awslambda, codedeploy, iam, sqs
 from troposphere.cloudformation import CustomResource
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
-from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import Grant, artifact_read, key_decrypt, key_use, write_logs
 from generator.components.iam import POLICY_VERSION, RoleBuilder, action_role, service
+from generator.components.log_groups import encrypted_log_group
 from generator.errors import AssemblyError
 from generator.naming import Names, arn
 from generator.pipeline_plan import Step
@@ -201,14 +202,12 @@ def blue_green_provider(
     function_name = names.function(BLUE_GREEN_PROVIDER)
     if len(BLUE_GREEN_SOURCE.encode()) > ZIPFILE_LIMIT:
         raise AssemblyError(f"{function_name}: inline source exceeds {ZIPFILE_LIMIT} bytes")
-    stack.add(
-        logs.LogGroup(
-            "BlueGreenProviderLogGroup",
-            LogGroupName=names.function_log_group(function_name),
-            KmsKeyId=key_arn,
-            RetentionInDays=log_retention_days,
-            **RETAIN,
-        )
+    encrypted_log_group(
+        stack,
+        "BlueGreenProviderLogGroup",
+        names.function_log_group(function_name),
+        key_arn,
+        log_retention_days,
     )
     queue = stack.add(
         sqs.Queue(

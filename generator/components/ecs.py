@@ -12,14 +12,15 @@ from awacs import ecs as ecs_actions
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
 from awacs.aws import Condition, StringEquals
-from troposphere import Select, Split, Sub, codedeploy, logs
+from troposphere import Select, Split, Sub, codedeploy
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
-from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.components.artifact_store import ArtifactStore
 from generator.components.codedeploy import deployment_grants
 from generator.components.grants import Grant, artifact_read, key_decrypt
 from generator.components.iam import RoleBuilder, action_role, service
+from generator.components.log_groups import encrypted_log_group
 from generator.naming import Names
 from generator.pipeline_plan import Step
 
@@ -377,14 +378,12 @@ def container_log_group(
     stack: ChildStack, names: Names, environment: str, key_arn: Any, days: int
 ) -> None:
     """Where the environment's task definition sends its container logs (awslogs)."""
-    stack.add(
-        logs.LogGroup(
-            f"{environment.capitalize()}ContainerLogGroup",
-            LogGroupName=names.container_log_group(environment),
-            KmsKeyId=key_arn,
-            RetentionInDays=days,
-            **RETAIN,
-        )
+    encrypted_log_group(
+        stack,
+        f"{environment.capitalize()}ContainerLogGroup",
+        names.container_log_group(environment),
+        key_arn,
+        days,
     )
 
 

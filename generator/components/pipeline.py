@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from troposphere import Sub, codepipeline, logs
+from troposphere import Sub, codepipeline
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter
-from generator.components.artifact_store import RETAIN, ArtifactStore
+from generator.components.artifact_store import ArtifactStore
+from generator.components.log_groups import encrypted_log_group
 from generator.naming import Names
 from generator.pipeline_plan import (
     ActionEnvironment,
@@ -168,15 +169,7 @@ def action_environment(stack: ChildStack, env: ActionEnvironment) -> Any:
 
 def managed_compute_log_group(stack: ChildStack, names: Names, key_arn: Any, days: int) -> None:
     """Actions that run on CodePipeline-managed compute (EKS, InspectorScan) log here."""
-    stack.add(
-        logs.LogGroup(
-            "PipelineActionLogGroup",
-            LogGroupName=names.pipeline_log_group(),
-            KmsKeyId=key_arn,
-            RetentionInDays=days,
-            **RETAIN,
-        )
-    )
+    encrypted_log_group(stack, "PipelineActionLogGroup", names.pipeline_log_group(), key_arn, days)
 
 
 def console_url(name: str) -> Sub:
