@@ -220,5 +220,6 @@ def build(
                 + "\n".join(f"  {f}" for f in findings)
             )
         result.pipelines = [s.pipeline for s in sets]
-        result.removed = writer.swap_in(staging, out_dir, result.pipelines, prune=prune)
+        with writer.output_lock(out_dir):
+            result.removed = writer.swap_in(staging, out_dir, result.pipelines, prune=prune)
     return result

@@ -7,6 +7,7 @@ failure at any point leaves the previous output exactly as it was.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -73,6 +74,19 @@ def write_tree(base: Path, files: Mapping[str, bytes]) -> None:
 
 def is_pipeline_output(folder: Path) -> bool:
     return folder.is_dir() and any((folder / root_file(f)).is_file() for f in ("yaml", "json"))
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """One swap into `out_dir` at a time: a second concurrent build waits here, then swaps its
+    own complete staging folder, so `out_dir` never mixes two builds' files."""
+    lock_path = out_dir.parent / f".{out_dir.name}.pipegen.lock"
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def swap_in(staging: Path, out_dir: Path, pipelines: list[str], *, prune: bool) -> list[str]:

@@ -237,3 +237,19 @@ def test_two_specs_with_one_pipeline_name_are_refused(
         "be unique, so rename one of them\n"
     )
     assert not (tmp_path / "out" / "web-app").exists()
+
+
+def test_concurrent_builds_leave_one_complete_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "generator.cli", "build", "--out", str(out), *map(str, SPECS)]
+    builds = [
+        subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    for process in builds:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()
+    fresh_out = tmp_path / "fresh"
+    build.build(SPECS, fresh_out, cache_dir=None)
+    assert tree(out) == tree(fresh_out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".pipegen-staging-")]
