@@ -66,7 +66,9 @@ class ContractTests(StrictModel):
 class ContainerDeployment(RollbackAlarmSettings):
     """How one environment deploys: ECS rolling or blue/green traffic shifting, or EKS."""
 
-    latency_percentile: Literal["p90", "p95", "p99"] = "p99"
+    latency_percentile: Literal["p90", "p95", "p99"] = Field(
+        default="p99", description="Created latency alarm: the percentile it watches."
+    )
     strategy: Strategy | None = Field(
         default=None,
         description="rolling: the ECS deploy action; canary, linear, all-at-once: CodeDeploy "
@@ -76,14 +78,20 @@ class ContainerDeployment(RollbackAlarmSettings):
     interval_minutes: int = Field(
         default=5, ge=1, le=2880, description="Minutes between traffic steps."
     )
-    termination_wait_minutes: int = Field(default=5, ge=0, le=2880)
+    termination_wait_minutes: int = Field(
+        default=5, ge=0, le=2880, description="Blue/green: minutes the old task set stays."
+    )
     cluster: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
         description="ECS: parameter default; EKS: required, the cluster name.",
     )
     service: str | None = Field(default=None, description="ECS service (parameter default).")
-    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespace: str = Field(
+        default="default",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="EKS: the Kubernetes namespace the manifests go to.",
+    )
     manifests: list[str] = Field(
         default_factory=lambda: ["k8s/deployment.yaml"],
         description="EKS: manifest files in the repository; $IMAGE_URI is substituted.",

@@ -17,8 +17,12 @@ class Ec2Deployment(RollbackAlarmSettings):
         description="in-place rolls through the group; blue-green copies it and shifts traffic. "
         "Default: blue-green for the last environment, in-place for the others.",
     )
-    deployment_config: Literal["OneAtATime", "HalfAtATime", "AllAtOnce"] = "OneAtATime"
-    termination_wait_minutes: int = Field(default=60, ge=0, le=2880)
+    deployment_config: Literal["OneAtATime", "HalfAtATime", "AllAtOnce"] = Field(
+        default="OneAtATime", description="How many instances CodeDeploy updates at a time."
+    )
+    termination_wait_minutes: int = Field(
+        default=60, ge=0, le=2880, description="Blue/green: minutes the old fleet stays."
+    )
     auto_scaling_group: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9._-]{1,255}$", description="Parameter default."
     )

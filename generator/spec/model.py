@@ -190,9 +190,15 @@ class RollbackAlarmSettings(StrictModel):
         description="Existing CloudWatch alarm names that roll a deployment back. Empty: the "
         "blueprint creates a 5xx alarm and a latency alarm on the target group.",
     )
-    error_5xx_threshold: int = Field(default=10, ge=1, le=100000)
-    latency_threshold_seconds: float = Field(default=1.0, gt=0, le=60)
-    latency_percentile: Literal["p90", "p95", "p99"] = "p95"
+    error_5xx_threshold: int = Field(
+        default=10, ge=1, le=100000, description="Created 5xx alarm: target 5xx responses a minute."
+    )
+    latency_threshold_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Created latency alarm: response time in seconds."
+    )
+    latency_percentile: Literal["p90", "p95", "p99"] = Field(
+        default="p95", description="Created latency alarm: the percentile it watches."
+    )
 
 
 NoticeKind = Literal["failed", "succeeded", "approval-needed", "stage-failed"]
