@@ -253,3 +253,24 @@ def test_concurrent_builds_leave_one_complete_output(tmp_path: Path) -> None:
     build.build(SPECS, fresh_out, cache_dir=None)
     assert tree(out) == tree(fresh_out)
     assert not [p for p in out.iterdir() if p.name.startswith(".pipegen-staging-")]
+
+
+def test_cli_exit_codes_for_lint_failures_and_bad_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = Finding("web-app/stacks/iam.yaml", 3, "E3012", "error", "planted", "PipelineRole")
+
+    def lint_all(jobs: Any, *args: Any) -> list[list[Finding]]:
+        return [[planted] if job.display == planted.path else [] for job in jobs]
+
+    monkeypatch.setattr(build, "lint_all", lint_all)
+    runner = CliRunner()
+    failed = runner.invoke(
+        main, ["build", "--no-cache", "--out", str(tmp_path / "out"), str(WEB_APP_SPEC)]
+    )
+    assert failed.exit_code == 1
+    assert "web-app/stacks/iam.yaml:3: E3012 (error) PipelineRole: planted" in failed.stderr
+    assert not (tmp_path / "out" / "web-app").exists()
+    usage = runner.invoke(main, ["build", "--jobs", "0"])
+    assert usage.exit_code == 2
+    assert "Traceback" not in usage.output
