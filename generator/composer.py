@@ -55,7 +55,6 @@ TEST_RUN_ORDER = {"unit": 1, "contract": 1, "security-scan": 1, "integration": 2
 class Defaults:
     """A blueprint's defaults for commands the spec leaves empty."""
 
-    build_commands: tuple[str, ...]
     test_commands: Mapping[str, tuple[str, ...]]
     smoke_test: tuple[str, ...]
 

@@ -26,7 +26,6 @@ SEMGREP = (
     "--junit-xml-output=reports/sast/semgrep.xml",
 )
 DEFAULTS = Defaults(
-    build_commands=(),  # the container build is pipeline-owned: see docker-build.yml.j2
     test_commands={
         "unit": ("make test-unit",),
         "contract": ("make test-contract",),

@@ -18,8 +18,8 @@ from generator.pipeline_plan import Stage
 from generator.spec.checks import SpecIssue, check_single_account
 from generator.templating import render_template
 
+BUILD_COMMANDS = ("make build",)  # rendered into the app's own buildspec.yml
 DEFAULTS = Defaults(
-    build_commands=("make build",),
     test_commands={
         "unit": ("make test-unit",),
         "contract": ("make test-contract",),
@@ -196,7 +196,7 @@ class WebAppBlueprint(Blueprint):
         context = {
             "spec": spec,
             "build": build,
-            "commands": build.commands or list(DEFAULTS.build_commands),
+            "commands": build.commands or list(BUILD_COMMANDS),
             "app": spec.name,
         }
         files = {

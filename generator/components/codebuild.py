@@ -72,10 +72,6 @@ def pipeline_step_buildspec(
     )
 
 
-def secret_value(secret: SecretReference) -> str:
-    return secret.ref
-
-
 def secret_resource(secret: SecretReference) -> Any:
     """The ARN a secret reference resolves to, for the role's read grant."""
     ref = secret.ref
@@ -164,7 +160,7 @@ def environment_variables(
     for secret in spec.secrets:
         kind = "SECRETS_MANAGER" if secret.source == "secrets-manager" else "PARAMETER_STORE"
         variables.append(
-            codebuild.EnvironmentVariable(Name=secret.name, Type=kind, Value=secret_value(secret))
+            codebuild.EnvironmentVariable(Name=secret.name, Type=kind, Value=secret.ref)
         )
     return variables
 

@@ -6,7 +6,7 @@ rules once and running them per file costs ~0.2 s a template instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -111,15 +111,3 @@ def lint_all(
             if on_done:
                 on_done()
     return results
-
-
-def lint_files(
-    paths: Iterable[Path],
-    regions: Sequence[str],
-    *,
-    base: Path,
-    ignore: frozenset[str] = frozenset(),
-) -> list[Finding]:
-    """Every finding for `paths` (named relative to `base`), in one process."""
-    jobs = [LintJob(p, str(p.relative_to(base)), tuple(regions), ignore) for p in paths]
-    return [finding for result in lint_all(jobs) for finding in result]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from generator.spec.model import (
@@ -172,28 +172,31 @@ def _check_build(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
         )
 
 
+def _repeats(values: Iterable[str]) -> Iterator[tuple[int, int, str]]:
+    """(index, index of the first occurrence, value) for every value seen before."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first:
+            yield index, first[value], value
+        first.setdefault(value, index)
+
+
 def _check_tests(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
-    seen: dict[str, int] = {}
-    for index, test in enumerate(spec.tests):
-        if test.kind in seen:
-            yield SpecIssue(
-                ("tests", index, "kind"),
-                f"test kind {test.kind!r} is already listed at tests[{seen[test.kind]}]; "
-                "list each kind once",
-            )
-        seen.setdefault(test.kind, index)
+    for index, earlier, kind in _repeats(t.kind for t in spec.tests):
+        yield SpecIssue(
+            ("tests", index, "kind"),
+            f"test kind {kind!r} is already listed at tests[{earlier}]; list each kind once",
+        )
 
 
 def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
-    seen: dict[str, int] = {}
+    for index, earlier, name in _repeats(e.name for e in spec.environments):
+        yield SpecIssue(
+            ("environments", index, "name"),
+            f"environment {name!r} is already defined at environments[{earlier}]; "
+            "environment names must be unique",
+        )
     for index, env in enumerate(spec.environments):
-        if env.name in seen:
-            yield SpecIssue(
-                ("environments", index, "name"),
-                f"environment {env.name!r} is already defined at environments[{seen[env.name]}]; "
-                "environment names must be unique",
-            )
-        seen.setdefault(env.name, index)
         if index == 0 and env.approval is not None:
             yield SpecIssue(
                 ("environments", 0, "approval"),
