@@ -51,6 +51,10 @@ TEST_ACTION_NAMES = {
 TEST_RUN_ORDER = {"unit": 1, "contract": 1, "security-scan": 1, "integration": 2}
 
 
+def deploy_stage_name(environment: str) -> str:
+    return f"Deploy{environment.capitalize()}"
+
+
 @dataclass(frozen=True)
 class Defaults:
     """A blueprint's defaults for commands the spec leaves empty."""
@@ -357,13 +361,13 @@ class PipelineComposer:
             min_length=1,
         )
 
-    def approval_stage(self, index: int) -> Stage | None:
-        """The gate in front of environments[index], linking the previous environment."""
+    def _open_gate(self, index: int, stage: str) -> tuple[Any, Exported] | None:
+        """Register the gate in front of environments[index], approved in `stage`: the
+        pipeline may notify its approvers, and its approver policy approves only it."""
         gate = self.spec.approval_for(index)
         if gate is None:
             return None
         env = self.spec.environments[index]
-        previous = self.spec.environments[index - 1].name
         topic = self.notifications.approval_topic_arns[env.name]
         self._pipeline_role.allow(
             f"Notify{env.name.capitalize()}Approvers",
@@ -371,27 +375,58 @@ class PipelineComposer:
             [self.iam_stack.use(topic)],
         )
         self._approver_policies[env.name] = approval.approver_policy(
-            self.iam_stack, self.names, env.name, gate
+            self.iam_stack, self.names, env.name, gate, stage
         )
+        return gate, topic
+
+    def approval_stage(self, index: int) -> Stage | None:
+        """The gate in front of environments[index], linking the previous environment."""
+        env = self.spec.environments[index]
+        opened = self._open_gate(index, approval.gate_stage_name(env.name))
+        if opened is None:
+            return None
+        gate, topic = opened
+        previous = self.spec.environments[index - 1].name
         return approval.gate_stage(env.name, previous, gate, topic, self.url_parameter(index - 1))
 
+    def approval_step(
+        self, index: int, *, instructions: str, review_link: StackValue | None, run_order: int
+    ) -> Step | None:
+        """The gate as an action inside the environment's deploy stage (between preparing a
+        change and applying it)."""
+        opened = self._open_gate(index, deploy_stage_name(self.spec.environments[index].name))
+        if opened is None:
+            return None
+        gate, topic = opened
+        return approval.approval_step(
+            gate, topic, approval.with_instructions(instructions, gate), review_link, run_order
+        )
+
     def deploy_stage(
-        self, index: int, deploy_steps: Sequence[Step], alarms: Sequence[RollbackAlarm]
+        self,
+        index: int,
+        deploy_steps: Sequence[Step],
+        alarms: Sequence[RollbackAlarm],
+        target_url: StackValue | str | None = None,
     ) -> Stage:
-        """Deploy, then smoke-test the environment's URL; a failure rolls the stage back (or
-        retries), and after success the stage watches `alarms` for the bake time."""
+        """Deploy, then smoke-test the environment (its URL parameter unless `target_url`
+        says otherwise); a failure rolls the stage back (or retries), and after success the
+        stage watches `alarms` for the bake time."""
         env = self.spec.environments[index]
         smoke = self.codebuild_step(
             "SmokeTest",
             self.smoke_test_project(),
             inputs=(source.SOURCE_ARTIFACT,),
             run_order=max(step.run_order for step in deploy_steps) + 1,
-            variables=(("TARGET_URL", self.url_parameter(index)), ("DEPLOY_ENVIRONMENT", env.name)),
+            variables=(
+                ("TARGET_URL", target_url if target_url is not None else self.url_parameter(index)),
+                ("DEPLOY_ENVIRONMENT", env.name),
+            ),
             category="Test",
         )
         self.watch_alarms(alarm_arns(self.names, list(alarms)))
         return Stage(
-            name=f"Deploy{env.name.capitalize()}",
+            name=deploy_stage_name(env.name),
             steps=(*deploy_steps, smoke),
             on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
             watch=AlarmWatch(

@@ -24,6 +24,14 @@ class ActionEnvironment:
 
 
 @dataclass(frozen=True)
+class JsonText:
+    """A configuration value that is a JSON document in a string (ParameterOverrides, ...);
+    stack handles inside it are substituted when the plan is rendered."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
 class Step:
     """One action."""
 

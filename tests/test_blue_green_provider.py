@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from generator.components.codedeploy import BLUE_GREEN_SOURCE, ZIPFILE_LIMIT
+from generator.components.codedeploy import BLUE_GREEN_PROVIDER
+from generator.components.lambda_function import INLINE_SOURCE_LIMIT
 
 
 class ClientError(Exception):
@@ -77,7 +78,7 @@ PROPS = {
 
 
 def test_source_fits_inline_lambda_limit() -> None:
-    assert len(BLUE_GREEN_SOURCE.encode()) <= ZIPFILE_LIMIT
+    assert len(BLUE_GREEN_PROVIDER.source().encode()) <= INLINE_SOURCE_LIMIT
 
 
 def test_create_makes_a_copying_blue_green_group(provider: Any) -> None:

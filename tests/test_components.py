@@ -1172,7 +1172,7 @@ class TestApproval:
     def test_approver_can_approve_this_gate_only(self):
         stack = ChildStack("iam", "demo")
         handle = approval.approver_policy(
-            stack, NAMES, "prod", Approval(approver_roles=["release-managers"])
+            stack, NAMES, "prod", Approval(approver_roles=["release-managers"]), "ApproveProd"
         )
         policy = props(stack, "ProdApproverPolicy")
         assert policy["Path"] == f"/pipegen/{PIPELINE}/"

@@ -5,7 +5,6 @@ scan gate, contract tests, ECS rolling and CodeDeploy blue/green deploys, and th
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable
@@ -16,9 +15,29 @@ import pytest
 import yaml
 
 from generator import build as pipegen_build
-from generator.assembly.assemble import TemplateSet
-from generator.spec.loader import load_spec
 from generator.spec.model import Environment
+from tests.template_reading import (
+    Templates,
+    action_variables,
+    actions,
+    as_list,
+    build_set,
+    buildspec,
+    buildspec_of_sub,
+    by_sid,
+    commands,
+    deploy_stages,
+    every_resource,
+    project_variables,
+    props,
+    rendered,
+    resources,
+    role_policies,
+    stages,
+    sub_text,
+    variant,
+    write_variant,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "pipelines" / "microservice.yaml"
@@ -51,31 +70,6 @@ DEFAULT_BAKE_MINUTES = Environment.model_fields["bake_minutes"].default
 
 # -- building ------------------------------------------------------------------------------
 
-Templates = dict[str, dict[str, Any]]
-
-
-def build_set(path: Path) -> TemplateSet:
-    loaded = load_spec(path)
-    return loaded.blueprint.build(loaded.spec, "yaml")
-
-
-def rendered(template_set: TemplateSet) -> Templates:
-    """Child stack name -> its template as a dict."""
-    return {child.name: child.template.to_dict() for child in template_set.children}
-
-
-def write_variant(folder: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
-    """A copy of the reference spec, changed by `mutate`, written to `folder`."""
-    data = copy.deepcopy(SPEC)
-    mutate(data)
-    path = folder / f"{data['name']}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def variant(folder: Path, mutate: Callable[[dict[str, Any]], None]) -> Templates:
-    return rendered(build_set(write_variant(folder, mutate)))
-
 
 def environment(data: dict[str, Any], name: str) -> dict[str, Any]:
     return next(env for env in data["environments"] if env["name"] == name)
@@ -95,93 +89,10 @@ def reference() -> Templates:
 
 @pytest.fixture(scope="module")
 def eks(tmp_path_factory: pytest.TempPathFactory) -> Templates:
-    return variant(tmp_path_factory.mktemp("eks"), to_eks)
+    return variant(SPEC, tmp_path_factory.mktemp("eks"), to_eks)
 
 
 # -- reading templates -----------------------------------------------------------------------
-
-
-def resources(templates: Templates, stack: str) -> dict[str, dict[str, Any]]:
-    return templates[stack]["Resources"]
-
-
-def props(templates: Templates, stack: str, logical_id: str) -> dict[str, Any]:
-    return resources(templates, stack)[logical_id]["Properties"]
-
-
-def every_resource(templates: Templates, resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        f"{stack}/{name}": res
-        for stack, template in templates.items()
-        for name, res in template.get("Resources", {}).items()
-        if res["Type"] == resource_type
-    }
-
-
-def stages(templates: Templates) -> dict[str, dict[str, Any]]:
-    return {s["Name"]: s for s in props(templates, "pipeline", "Pipeline")["Stages"]}
-
-
-def actions(templates: Templates, stage: str) -> dict[str, dict[str, Any]]:
-    return {a["Name"]: a for a in stages(templates)[stage]["Actions"]}
-
-
-def deploy_stages(templates: Templates) -> list[str]:
-    return [name for name in stages(templates) if name.startswith("Deploy")]
-
-
-def action_variables(action: dict[str, Any]) -> dict[str, str]:
-    """The CodeBuild action's EnvironmentVariables (a JSON string), name -> value."""
-    return {
-        v["name"]: v["value"] for v in json.loads(action["Configuration"]["EnvironmentVariables"])
-    }
-
-
-def project_variables(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {v["Name"]: v for v in project["Environment"]["EnvironmentVariables"]}
-
-
-def statements(templates: Templates, policy: str) -> list[dict[str, Any]]:
-    return list(props(templates, "iam", policy)["PolicyDocument"]["Statement"])
-
-
-def by_sid(templates: Templates, policy: str) -> dict[str, dict[str, Any]]:
-    return {s["Sid"]: s for s in statements(templates, policy)}
-
-
-def role_policies(templates: Templates, role: str) -> dict[str, list[dict[str, Any]]]:
-    """Every inline policy attached to `role` (the scoped one and the wildcard-only one)."""
-    return {
-        name: list(res["Properties"]["PolicyDocument"]["Statement"])
-        for name, res in resources(templates, "iam").items()
-        if res["Type"] == "AWS::IAM::Policy" and {"Ref": role} in res["Properties"]["Roles"]
-    }
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def sub_text(value: Any) -> str:
-    sub = value["Fn::Sub"]
-    return sub[0] if isinstance(sub, list) else sub
-
-
-def buildspec(project: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The inline buildspec of a project, as text and parsed."""
-    text = project["Source"]["BuildSpec"]
-    assert isinstance(text, str), "the docker buildspec is plain text, not an Fn::Sub"
-    return text, yaml.safe_load(text)
-
-
-def buildspec_of_sub(project: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A report-publishing buildspec is an Fn::Sub; its ${ReportGroupArn} key is harmless."""
-    text = sub_text(project["Source"]["BuildSpec"])
-    return text, yaml.safe_load(text)
-
-
-def commands(spec: dict[str, Any]) -> list[str]:
-    return [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
 
 
 # -- ECR repository ---------------------------------------------------------------------------
@@ -200,7 +111,7 @@ class TestImageRepository:
             data["name"] = "orders-registry-cache"
             data["image"]["layer_cache"] = "registry"
 
-        templates = variant(tmp_path, registry_cache)
+        templates = variant(SPEC, tmp_path, registry_cache)
         repository = props(templates, "artifact-store", "ImageRepository")
         assert repository["ImageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
         assert repository["ImageTagMutabilityExclusionFilters"] == [
@@ -385,7 +296,7 @@ class TestImageScan:
         assert sub_text(repository).endswith(f":repository/{PIPELINE}")
 
     def test_inspector_is_an_invoke_action_on_the_pushed_image(self, tmp_path: Path):
-        templates = variant(tmp_path, inspector_variant("HIGH"))
+        templates = variant(SPEC, tmp_path, inspector_variant("HIGH"))
         scan = actions(templates, "Test")["ImageScan"]
         assert scan["ActionTypeId"]["Category"] == "Invoke"
         assert scan["ActionTypeId"]["Provider"] == "InspectorScan"
@@ -410,7 +321,7 @@ class TestImageScan:
     def test_inspector_blocks_the_chosen_severity_and_worse(
         self, tmp_path: Path, fail_on: str, thresholds: set[str]
     ):
-        templates = variant(tmp_path, inspector_variant(fail_on))
+        templates = variant(SPEC, tmp_path, inspector_variant(fail_on))
         configuration = actions(templates, "Test")["ImageScan"]["Configuration"]
         given = {key: value for key, value in configuration.items() if key.endswith("Threshold")}
         assert given == dict.fromkeys(thresholds, "0")
@@ -626,7 +537,7 @@ class TestCodeDeploy:
                 strategy=traffic, percentage=percentage, interval_minutes=interval
             )
 
-        templates = variant(tmp_path, shift)
+        templates = variant(SPEC, tmp_path, shift)
         group = props(templates, "deploy-targets", "ProdDeploymentGroup")
         assert group["DeploymentConfigName"] == predefined
         assert every_resource(templates, "AWS::CodeDeploy::DeploymentConfig") == {}
@@ -649,7 +560,7 @@ class TestCodeDeploy:
                 strategy=traffic, percentage=20, interval_minutes=2
             )
 
-        templates = variant(tmp_path, shift)
+        templates = variant(SPEC, tmp_path, shift)
         config = resources(templates, "deploy-targets")["StagingTrafficConfig"]
         assert config["Type"] == "AWS::CodeDeploy::DeploymentConfig"
         assert config["Properties"]["ComputePlatform"] == "ECS"
@@ -775,7 +686,7 @@ class TestEks:
         }
 
     def test_builds_and_passes_the_lint_gate(self, tmp_path: Path):
-        spec_path = write_variant(tmp_path, to_eks)
+        spec_path = write_variant(SPEC, tmp_path, to_eks)
         result = pipegen_build.build([spec_path], tmp_path / "out")
         assert result.pipelines == ["orders-eks"]
         assert (tmp_path / "out" / "orders-eks" / "root.yaml").is_file()

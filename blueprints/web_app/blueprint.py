@@ -131,7 +131,6 @@ class WebAppBlueprint(Blueprint):
             return None
         role = composer.role(
             codedeploy.blue_green_provider_role(
-                composer.iam_stack,
                 composer.names,
                 targets,
                 GetAtt("CodeDeployServiceRole", "Arn"),

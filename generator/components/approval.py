@@ -21,18 +21,42 @@ def gate_stage_name(environment: str) -> str:
     return f"Approve{environment.capitalize()}"
 
 
-def approval_action_arn(names: Names, environment: str) -> Sub:
-    return arn("codepipeline", f"{names.pipeline}/{gate_stage_name(environment)}/{APPROVE_ACTION}")
+def approval_action_arn(names: Names, stage: str) -> Sub:
+    return arn("codepipeline", f"{names.pipeline}/{stage}/{APPROVE_ACTION}")
 
 
 def custom_data(environment: str, previous: str, approval: Approval) -> str:
-    text = (
+    return with_instructions(
         f"Promote commit #{{SourceVariables.CommitId}} to {environment}. "
-        f"Check {previous} first: smoke tests passed there and its alarms are quiet."
+        f"Check {previous} first: smoke tests passed there and its alarms are quiet.",
+        approval,
     )
+
+
+def with_instructions(text: str, approval: Approval) -> str:
     if approval.instructions:
         text += f" {approval.instructions}"
     return text[:1000]  # CodePipeline's limit for one configuration value
+
+
+def approval_step(
+    approval: Approval,
+    topic: Exported,
+    instructions: str,
+    review_link: StackValue | None,
+    run_order: int = 1,
+) -> Step:
+    configuration: dict[str, Any] = {"NotificationArn": topic, "CustomData": instructions}
+    if review_link is not None:
+        configuration["ExternalEntityLink"] = review_link
+    return Step(
+        name=APPROVE_ACTION,
+        category="Approval",
+        provider="Manual",
+        configuration=configuration,
+        timeout_minutes=approval.timeout_hours * 60,
+        run_order=run_order,
+    )
 
 
 def gate_stage(
@@ -42,28 +66,19 @@ def gate_stage(
     topic: Exported,
     review_link: StackValue | None,
 ) -> Stage:
-    configuration: dict[str, Any] = {
-        "NotificationArn": topic,
-        "CustomData": custom_data(environment, previous, approval),
-    }
-    if review_link is not None:
-        configuration["ExternalEntityLink"] = review_link
+    """A stage of its own in front of the environment's deploy stage."""
     return Stage(
         name=gate_stage_name(environment),
         steps=(
-            Step(
-                name=APPROVE_ACTION,
-                category="Approval",
-                provider="Manual",
-                configuration=configuration,
-                timeout_minutes=approval.timeout_hours * 60,
+            approval_step(
+                approval, topic, custom_data(environment, previous, approval), review_link
             ),
         ),
     )
 
 
 def approver_policy(
-    stack: ChildStack, names: Names, environment: str, approval: Approval
+    stack: ChildStack, names: Names, environment: str, approval: Approval, stage: str
 ) -> Exported:
     """Approve (or reject) this one gate, and read the pipeline to see what is being promoted."""
     logical = f"{environment.capitalize()}ApproverPolicy"
@@ -78,7 +93,7 @@ def approver_policy(
                     Sid="ApproveThisGateOnly",
                     Effect=Allow,
                     Action=[cp.PutApprovalResult],
-                    Resource=[approval_action_arn(names, environment)],
+                    Resource=[approval_action_arn(names, stage)],
                 ),
                 Statement(
                     Sid="FindThePipelineInTheConsole",

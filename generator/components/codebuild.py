@@ -233,9 +233,13 @@ def build_project(
     bucket = stack.use(store.bucket_name)
     build_log_group(stack, names, spec.purpose, key_arn, log_retention_days)
     buildspec: Any = spec.buildspec
-    if spec.inline and spec.reports:
+    if spec.inline and spec.reports and "${ReportGroupArn}" in spec.buildspec:
         group = report_group(stack, names, spec.purpose, bucket, key_arn)
         buildspec = Sub(spec.buildspec, ReportGroupArn=GetAtt(group, "Arn"))
+    elif spec.inline and spec.reports:
+        # The buildspec names the group by its short name; CodeBuild prefixes the project's.
+        report_group(stack, names, spec.purpose, bucket, key_arn)
+        buildspec = spec.buildspec.replace("${!", "${")
     elif spec.inline:
         buildspec = spec.buildspec.replace("${!", "${")  # no Fn::Sub, so no escaping
     elif spec.reports:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Literal
 
 from awacs import autoscaling as asg
 from awacs import cloudwatch as cw
 from awacs import codedeploy as cd
-from awacs import ec2, xray
+from awacs import ec2
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
 from awacs import kms as kms_actions
 from awacs import s3 as s3_actions
-from awacs import sqs as sqs_actions
 from awacs import tag as tag_actions
 from awacs.aws import (
     Allow,
@@ -25,17 +23,17 @@ from awacs.aws import (
     StringEquals,
     StringLike,
 )
-from troposphere import GetAtt, PropsDictType, Sub, awslambda, codedeploy, iam, sqs
+from troposphere import PropsDictType, Sub, codedeploy, iam
 from troposphere.cloudformation import CustomResource
 
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components.alarms import RollbackAlarm, alarm_arns, target_group_name
 from generator.components.artifact_store import ArtifactStore
-from generator.components.grants import Grant, artifact_read, key_decrypt, key_use, write_logs
+from generator.components.grants import Grant, artifact_read, key_decrypt
 from generator.components.iam import POLICY_VERSION, RoleBuilder, action_role, service
-from generator.components.log_groups import encrypted_log_group
+from generator.components.lambda_function import FunctionSpec, function_role, hardened_function
 from generator.errors import AssemblyError
-from generator.naming import Names, arn
+from generator.naming import Names
 from generator.pipeline_plan import Step
 
 Strategy = Literal["in-place", "blue-green"]
@@ -150,24 +148,19 @@ class BlueGreenGroup(CustomResource):  # type: ignore[misc]
     }
 
 
-BLUE_GREEN_PROVIDER = "codedeploy-bluegreen"
+BLUE_GREEN_PROVIDER = FunctionSpec(
+    logical_id="BlueGreenProvider",
+    purpose="codedeploy-bluegreen",
+    description="Creates and updates EC2 blue/green deployment groups for CloudFormation",
+    module="codedeploy_blue_green.py",
+    no_vpc_reason="Calls only the CodeDeploy API; it reaches no private resource.",
+)
 
 
 def blue_green_provider_role(
-    stack: ChildStack,
-    names: Names,
-    targets: Sequence[ServerTarget],
-    service_role_arn: Any,
-    key_arn: Any,
+    names: Names, targets: Sequence[ServerTarget], service_role_arn: Any, key_arn: Any
 ) -> RoleBuilder:
-    function = names.function(BLUE_GREEN_PROVIDER)
-    log_group = names.function_log_group(function)
-    role = RoleBuilder(
-        logical_id="BlueGreenProviderRole",
-        description=f"Manages the EC2 blue/green deployment groups of {names.pipeline}",
-        trust=service("lambda"),
-        pipeline=names.pipeline,
-    )
+    role = function_role(names, BLUE_GREEN_PROVIDER, key_arn)
     role.allow(
         "ManageBlueGreenGroups",
         [
@@ -184,14 +177,6 @@ def blue_green_provider_role(
         [service_role_arn],
         Condition(StringEquals({"iam:PassedToService": "codedeploy.amazonaws.com"})),
     )
-    role.allow(*write_logs(names, log_group))
-    role.allow(
-        "SendFailedEventsToDeadLetterQueue",
-        [sqs_actions.SendMessage],
-        [arn("sqs", names.queue(BLUE_GREEN_PROVIDER))],
-    )
-    role.allow(*key_use(key_arn))
-    role.allow("WriteTraces", [xray.PutTraceSegments, xray.PutTelemetryRecords], ["*"])
     return role
 
 
@@ -199,67 +184,9 @@ def blue_green_provider(
     stack: ChildStack, names: Names, role_arn: Exported, key_arn: Any, log_retention_days: int
 ) -> Any:
     """The function behind Custom::CodeDeployBlueGreenGroup; returns its ARN."""
-    function_name = names.function(BLUE_GREEN_PROVIDER)
-    if len(BLUE_GREEN_SOURCE.encode()) > ZIPFILE_LIMIT:
-        raise AssemblyError(f"{function_name}: inline source exceeds {ZIPFILE_LIMIT} bytes")
-    encrypted_log_group(
-        stack,
-        "BlueGreenProviderLogGroup",
-        names.function_log_group(function_name),
-        key_arn,
-        log_retention_days,
+    return hardened_function(
+        stack, names, BLUE_GREEN_PROVIDER, role_arn, key_arn, log_retention_days
     )
-    queue = stack.add(
-        sqs.Queue(
-            "BlueGreenProviderDeadLetters",
-            QueueName=names.queue(BLUE_GREEN_PROVIDER),
-            KmsMasterKeyId=key_arn,
-            MessageRetentionPeriod=1209600,
-            DeletionPolicy="Delete",
-            UpdateReplacePolicy="Delete",
-        )
-    )
-    function = stack.add(
-        awslambda.Function(
-            "BlueGreenProvider",
-            FunctionName=function_name,
-            Description="Creates and updates EC2 blue/green deployment groups for CloudFormation",
-            Runtime="python3.12",
-            Handler="index.handler",
-            Code=awslambda.Code(ZipFile=BLUE_GREEN_SOURCE),
-            Role=stack.use(role_arn),
-            Timeout=120,
-            MemorySize=256,
-            ReservedConcurrentExecutions=2,
-            TracingConfig=awslambda.TracingConfig(Mode="Active"),
-            DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(queue, "Arn")),
-            DependsOn=["BlueGreenProviderLogGroup"],
-            Metadata={
-                "pipegen": {
-                    "exempt": {
-                        "vpc": "Calls only the CodeDeploy API; it reaches no private resource.",
-                        "code-signing": "Inline source generated and reviewed with the template.",
-                    }
-                },
-                "checkov": {
-                    "skip": [
-                        {"id": "CKV_AWS_117", "comment": "Calls only the CodeDeploy API."},
-                        {
-                            "id": "CKV_AWS_272",
-                            "comment": "Inline source reviewed with the template.",
-                        },
-                    ]
-                },
-            },
-        )
-    )
-    return GetAtt(function, "Arn")
-
-
-BLUE_GREEN_SOURCE = (
-    resources.files("generator.functions").joinpath("codedeploy_blue_green.py").read_text()
-)
-ZIPFILE_LIMIT = 4096  # bytes of inline Lambda source CloudFormation accepts
 
 
 def _copy_pattern(names: Names, target: ServerTarget) -> str:

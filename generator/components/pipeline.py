@@ -14,6 +14,7 @@ from generator.naming import Names
 from generator.pipeline_plan import (
     ActionEnvironment,
     AlarmWatch,
+    JsonText,
     OnFailure,
     PipelinePlan,
     Stage,
@@ -26,6 +27,8 @@ def _resolve(stack: ChildStack, value: Any) -> Any:
         return stack.use(value)
     if isinstance(value, ActionEnvironment):
         return action_environment(stack, value)
+    if isinstance(value, JsonText):
+        return json_text(stack, value.value)
     if isinstance(value, dict):
         return {k: _resolve(stack, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -152,19 +155,34 @@ def pipeline(stack: ChildStack, plan: PipelinePlan, store: ArtifactStore) -> cod
     return stack.add(codepipeline.Pipeline("Pipeline", **props))
 
 
-def action_environment(stack: ChildStack, env: ActionEnvironment) -> Any:
-    """A JSON array in a string; handle values become Fn::Sub variables."""
-    entries = []
+def json_text(stack: ChildStack, value: Any) -> Any:
+    """`value` as compact JSON text; stack handles and intrinsics in it become Fn::Sub
+    variables, and a literal `${` is escaped so Fn::Sub leaves it alone."""
     substitutions: dict[str, Any] = {}
-    for index, (name, value) in enumerate(env.variables):
-        if isinstance(value, str):
-            entries.append({"name": name, "value": value.replace("${", "${!"), "type": "PLAINTEXT"})
-        else:
-            placeholder = f"Value{index}"
-            substitutions[placeholder] = _resolve(stack, value)
-            entries.append({"name": name, "value": f"${{{placeholder}}}", "type": "PLAINTEXT"})
-    text = json.dumps(entries, separators=(",", ":"))
+
+    def encode(item: Any) -> Any:
+        if isinstance(item, str):
+            return item.replace("${", "${!")
+        if isinstance(item, dict):
+            return {key: encode(v) for key, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [encode(v) for v in item]
+        if isinstance(item, bool | int | float) or item is None:
+            return item
+        placeholder = f"Value{len(substitutions)}"
+        substitutions[placeholder] = _resolve(stack, item)
+        return f"${{{placeholder}}}"
+
+    text = json.dumps(encode(value), separators=(",", ":"))
     return Sub(text, **substitutions) if substitutions else text.replace("${!", "${")
+
+
+def action_environment(stack: ChildStack, env: ActionEnvironment) -> Any:
+    """The CodeBuild action's EnvironmentVariables: a JSON array in a string."""
+    return json_text(
+        stack,
+        [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in env.variables],
+    )
 
 
 def managed_compute_log_group(stack: ChildStack, names: Names, key_arn: Any, days: int) -> None:
