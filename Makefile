@@ -4,14 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: templates test lint format bench clean help
+.PHONY: templates test lint format bench clean help scan
 
 help:
 	@echo "make templates  build every spec in pipelines/ into output/ (creates $(VENV) if needed)"
-	@echo "make test       lint (ruff, mypy) and run the test suite"
+	@echo "make test       lint (ruff, mypy), the test suite, then make scan"
 	@echo "make lint       ruff check, ruff format --check and mypy only"
 	@echo "make format     apply ruff's formatting and safe fixes"
 	@echo "make bench      time one pipeline and a fleet of 100 (BENCH_CDK=1: also the AWS CDK)"
+	@echo "make scan       checkov and parliament over output/, offline (own venv $(SCAN_VENV))"
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -24,19 +25,34 @@ templates: $(STAMP)
 	$(BIN)/pipegen build
 
 lint: $(STAMP)
-	$(BIN)/ruff check generator blueprints tests
-	$(BIN)/ruff format --check generator blueprints tests
+	$(BIN)/ruff check generator blueprints tests scan
+	$(BIN)/ruff format --check generator blueprints tests scan
 	$(BIN)/mypy generator blueprints
 
 test: $(STAMP) lint
 	$(BIN)/pytest
+	$(MAKE) scan
 
 format: $(STAMP)
 	$(BIN)/ruff format generator blueprints tests
 	$(BIN)/ruff check --fix generator blueprints tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The security scan has its own virtualenv: checkov's dependency pins clash with moto's.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+
+$(SCAN_STAMP): scan/requirements.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	echo '*' > $(SCAN_VENV)/.gitignore
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet -r scan/requirements.txt
+	touch $(SCAN_STAMP)
+
+scan: $(SCAN_STAMP)
+	$(SCAN_VENV)/bin/python -m scan

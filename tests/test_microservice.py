@@ -181,7 +181,7 @@ class TestDockerBuild:
     def test_is_privileged_with_a_justification(self, reference: Templates):
         project = resources(reference, "build-projects")["BuildProject"]
         assert project["Properties"]["Environment"]["PrivilegedMode"] is True
-        reason = project["Metadata"]["pipegen"]["privileged-mode"]
+        reason = project["Metadata"]["pipegen"]["exempt"]["privileged"]
         assert "Docker daemon" in reason
 
     def test_is_the_only_privileged_project(self, reference: Templates):

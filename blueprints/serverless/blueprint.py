@@ -376,6 +376,7 @@ class ServerlessBlueprint(Blueprint):
             app=spec.name,
             runtime=spec.application.runtime,
             sam_cli_version=spec.application.sam_cli_version,
+            log_retention_days=spec.log_retention_days,
             environments=self.starter_environments(spec),
         )
 

@@ -131,7 +131,8 @@ def key_policy(
                 Sid="LogsEncryptPipelineLogGroups",
                 Effect=Allow,
                 Principal=Principal("Service", [Sub("logs.${AWS::Region}.amazonaws.com")]),
-                Action=[*KEY_USE_ACTIONS],
+                # DescribeKey carries no encryption context, so the condition could never admit it.
+                Action=[a for a in KEY_USE_ACTIONS if a != kms_actions.DescribeKey],
                 Resource=["*"],
                 Condition=Condition(
                     ArnLike(
@@ -163,7 +164,7 @@ def service_grants(service: str) -> Statement:
         Sid=f"{service.upper()}CreatesGrantsForItsResources",
         Effect=Allow,
         Principal=account_root(),
-        Action=[kms_actions.CreateGrant, kms_actions.DescribeKey],
+        Action=[kms_actions.CreateGrant],
         Resource=["*"],
         Condition=Condition(
             [

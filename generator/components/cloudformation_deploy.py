@@ -45,10 +45,12 @@ class ScopedGrant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
 
-    def resolve(self, stack_name: str) -> tuple[list[Action], list[Sub]]:
+    def resolve(self, stack_name: str) -> tuple[list[Action], list[Any]]:
         actions = [Action(*name.split(":", 1)) for name in self.actions]
-        resources = [
-            Sub(
+        resources: list[Any] = [
+            "*"
+            if pattern == "*"
+            else Sub(
                 pattern.format(
                     partition="${AWS::Partition}",
                     region="${AWS::Region}",

@@ -189,6 +189,19 @@ def blue_green_provider(
     )
 
 
+# The resource types RunInstances authorizes in the account (the image is AWS's or shared).
+RUN_INSTANCES_RESOURCE_TYPES = (
+    "instance",
+    "network-interface",
+    "security-group",
+    "subnet",
+    "volume",
+    "launch-template",
+    "key-pair",
+    "placement-group",
+)
+
+
 def _copy_pattern(names: Names, target: ServerTarget) -> str:
     """The names CodeDeploy gives the green copies of a blue/green group."""
     return f"CodeDeploy_{names.deployment_group(target.environment)}_*"
@@ -269,7 +282,12 @@ def codedeploy_role(
             "LaunchGreenInstances",
             [ec2.RunInstances],
             [
-                Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"),
+                *(
+                    Sub(
+                        f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/*"
+                    )
+                    for kind in RUN_INSTANCES_RESOURCE_TYPES
+                ),
                 Sub("arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"),
             ],
         )

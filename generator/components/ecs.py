@@ -98,9 +98,16 @@ TAG_NEW_REVISIONS: Grant = (
     [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/*")],
 )
 TAGGING_AT_REGISTRATION = Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"}))
+# Families come from the services' own task definitions (parameters), so any family of this
+# account and region; DescribeTaskDefinition accepts no resource type at all.
 REGISTER_TASK_DEFINITIONS: Grant = (
     "RegisterTaskDefinitions",
-    [ecs_actions.RegisterTaskDefinition, ecs_actions.DescribeTaskDefinition],
+    [ecs_actions.RegisterTaskDefinition],
+    [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/*:*")],
+)
+DESCRIBE_TASK_DEFINITIONS: Grant = (
+    "DescribeTaskDefinitions",
+    [ecs_actions.DescribeTaskDefinition],
     ["*"],
 )
 
@@ -128,6 +135,7 @@ def rolling_deploy_role(
         [service_arn(stack, target)],
     )
     role.allow(*REGISTER_TASK_DEFINITIONS)
+    role.allow(*DESCRIBE_TASK_DEFINITIONS)
     role.allow(
         "WatchTheRollout",
         [ecs_actions.DescribeTasks, ecs_actions.ListTasks],
@@ -367,6 +375,7 @@ def blue_green_action_role(
     for grant in deployment_grants(names, target.environment, traffic_config_name(names, target)):
         role.allow(*grant)
     role.allow(*REGISTER_TASK_DEFINITIONS)
+    role.allow(*DESCRIBE_TASK_DEFINITIONS)
     role.allow(*TAG_NEW_REVISIONS, TAGGING_AT_REGISTRATION)
     role.allow(*pass_task_roles(stack, [target.service]), PASSED_TO_ECS_TASKS)
     role.allow(*artifact_read(stack.use(store.bucket_arn)))

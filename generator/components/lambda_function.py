@@ -115,12 +115,17 @@ def hardened_function(
             "checkov": {
                 "skip": [
                     {"id": "CKV_AWS_117", "comment": function.no_vpc_reason},
-                    {"id": "CKV_AWS_272", "comment": "Inline source reviewed with the template."},
                 ]
             },
         },
     }
     if function.variables:
+        props["Metadata"]["checkov"]["skip"].append(
+            {
+                "id": "CKV_AWS_173",
+                "comment": "Its variables are settings from the spec, never secrets.",
+            }
+        )
         props["Environment"] = awslambda.Environment(
             Variables={
                 k: stack.use(v) if isinstance(v, Exported) else v

@@ -1,0 +1,7 @@
+"""`python -m scan`: see scan/run.py."""
+
+import sys
+
+from scan.run import main
+
+sys.exit(main())
