@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -35,7 +36,13 @@ class _Group(click.Group):
             _fail(error)
         except OSError as error:
             where = f"{error.filename}: " if error.filename else ""
-            click.echo(f"{where}{error.strerror or error}", err=True)
+            hint = ""
+            if isinstance(error, PermissionError) or error.errno == errno.EROFS:
+                hint = (
+                    "; pipegen could not write there, so nothing was changed: make the folder "
+                    "writable, or build elsewhere with --out DIR"
+                )
+            click.echo(f"{where}{error.strerror or error}{hint}", err=True)
             sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise

@@ -115,6 +115,28 @@ def test_failed_swap_restores_previous_output(
     assert tree(out) == before
 
 
+def test_read_only_output_is_a_clear_error_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated: the suite may run as root, which no file mode stops."""
+    out = tmp_path / "out"
+    build.build(SPECS, out)
+    before = tree(out)
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise PermissionError(13, "Permission denied", str(out))
+
+    monkeypatch.setattr(writer.tempfile, "mkdtemp", refuse)
+    result = CliRunner().invoke(main, ["build", "--out", str(out), "--no-cache"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{out}: Permission denied; pipegen could not write there, so nothing was changed: make "
+        "the folder writable, or build elsewhere with --out DIR\n"
+    )
+    assert "Traceback" not in result.output
+    assert tree(out) == before
+
+
 def test_building_all_specs_prunes_outputs_whose_spec_is_gone(tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "retired").mkdir(parents=True)
