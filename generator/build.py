@@ -1,4 +1,5 @@
-"""spec files -> validated models -> template sets -> rendered, linted, swapped into output/."""
+"""spec files -> validated models -> template sets -> rendered, checked against AWS limits,
+linted, swapped into output/."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import writer
+from generator import limits, service_catalog, writer
 from generator.assembly.assemble import TemplateSet
 from generator.errors import LintFailure, Located, SpecError
 from generator.lint.cache import CACHE_ROOT, LintCache, cache_key, restore
-from generator.lint.gate import LOCAL_ROOT_EXPECTED, Finding, LintJob, lint_all
+from generator.lint.gate import (
+    DEFAULT_RULES,
+    LOCAL_ROOT_EXPECTED,
+    Finding,
+    LintJob,
+    RuleSet,
+    lint_all,
+)
 from generator.output_cache import OutputCache, RenderedSet
 from generator.spec.loader import LoadedSpec, load_spec
 
@@ -79,20 +87,32 @@ def render_all(
     progress: Progress | None = None,
 ) -> tuple[list[RenderedSet], int]:
     """Rendered sets in `paths` order, and how many came from the cache. A cached spec skips
-    validation too: it validated when it was stored, and neither it nor the code has changed."""
+    validation too: it validated when it was stored, and neither it nor the code has changed.
+
+    Every fresh rendering is checked against AWS's limits (generator/limits.py) and cached only
+    if it holds; a cached one held when it was stored, under the same code. Once every spec is
+    rendered, the limits any of them break are raised together (LimitExceeded), before anything
+    is staged or linted."""
     keys = [cache.key(path.read_bytes(), template_format) for path in paths]
     found = [cache.get(key) for key in keys]
     missing = [path for path, hit in zip(paths, found, strict=True) if hit is None]
     fresh = iter(_compose(load_all(missing), template_format, progress) if missing else [])
     rendered = []
+    over_limits: list[str] = []
     for key, hit in zip(keys, found, strict=True):
         if hit is None:
             hit = next(fresh)
-            cache.put(key, hit)
+            problems = limits.check_rendered(hit.pipeline, hit.files)
+            if problems:
+                over_limits += problems
+            else:
+                cache.put(key, hit)
         rendered.append(hit)
     names = [r.pipeline for r in rendered]
     if len(set(names)) != len(names):
         load_all(paths)  # reports the duplicate pipeline name, with its file and line
+    if over_limits:
+        raise limits.LimitExceeded(over_limits)
     return rendered, len(paths) - len(missing)
 
 
@@ -126,6 +146,7 @@ def lint_staged(
     cache: LintCache,
     workers: int,
     progress: Progress | None = None,
+    rules: RuleSet = DEFAULT_RULES,
 ) -> tuple[list[Finding], LintStats]:
     """Lint every staged template once per distinct content; reuse cached results."""
     planned: list[tuple[str, LintJob]] = []  # (cache key, job)
@@ -134,19 +155,18 @@ def lint_staged(
         folder = staging / template_set.pipeline
         regions = template_set.regions
         for relative, content in files.items():
-            if relative.startswith("app/"):
+            if relative.startswith("app/") or not relative.endswith((".yaml", ".json")):
                 continue
-            key = cache_key([content], regions, ())
-            planned.append(
-                (key, LintJob(folder / relative, f"{template_set.pipeline}/{relative}", regions))
-            )
+            key = cache_key([content], regions, (), rules)
+            display = f"{template_set.pipeline}/{relative}"
+            planned.append((key, LintJob(folder / relative, display, regions, rules=rules)))
         # The root again, with TemplateURLs pointing at the local children, so that E3043
         # checks each parent/child parameter contract; its result depends on the children too.
         local_name = f"{writer.LOCAL_ROOT_NAME}.{template_format}"
         local = template_set.local_root
         (folder / local_name).write_bytes(local)
         children = [files[r] for r in sorted(files) if r.startswith("stacks/")]
-        key = cache_key([local, *children], regions, LOCAL_ROOT_EXPECTED)
+        key = cache_key([local, *children], regions, LOCAL_ROOT_EXPECTED, rules)
         planned.append(
             (
                 key,
@@ -155,6 +175,7 @@ def lint_staged(
                     f"{template_set.pipeline}/{local_name}",
                     regions,
                     LOCAL_ROOT_EXPECTED,
+                    rules=rules,
                 ),
             )
         )
@@ -197,22 +218,30 @@ def build(
     cache_dir: Path | None = CACHE_ROOT,
     workers: int = 1,
     progress: Progress | None = None,
+    catalog: bool = False,
+    rules: RuleSet = DEFAULT_RULES,
 ) -> BuildResult:
-    """Build every spec in `paths`; nothing in `out_dir` changes unless all of them pass."""
+    """Build every spec in `paths`; nothing in `out_dir` changes unless all of them pass.
+    `catalog`: also the Service Catalog portfolio of them all; `rules`: extra lint rules."""
     outputs = OutputCache(cache_dir / "output" if cache_dir else None)
-    sets, reused = render_all(paths, template_format, outputs, progress)
+    sets, reused = render_all(paths, template_format, outputs, progress)  # limits checked
+    staged = list(sets)
+    if catalog:  # every spec is built: the portfolio of a subset would drop the others
+        specs = [item.spec for item in load_all(paths)]
+        staged.append(service_catalog.catalog_set(specs, sets, template_format))
     result = BuildResult(reused=reused)
     with writer.staging_area(out_dir) as staging:
-        for rendered in sets:
+        for rendered in staged:
             writer.write_tree(staging / rendered.pipeline, rendered.files)
             result.files += len(rendered.files)
         findings, result.lint = lint_staged(
             staging,
-            sets,
+            staged,
             template_format,
             cache=LintCache(cache_dir / "lint" if cache_dir else None),
             workers=workers,
             progress=progress,
+            rules=rules,
         )
         if findings:
             raise LintFailure(
@@ -221,5 +250,6 @@ def build(
             )
         result.pipelines = [s.pipeline for s in sets]
         with writer.output_lock(out_dir):
-            result.removed = writer.swap_in(staging, out_dir, result.pipelines, prune=prune)
+            names = [s.pipeline for s in staged]
+            result.removed = writer.swap_in(staging, out_dir, names, prune=prune)
     return result

@@ -36,6 +36,10 @@ def render_set(template_set: TemplateSet, template_format: str) -> dict[str, byt
         files[f"stacks/{child.file_name}"] = render(
             child.template.to_dict(), template_format
         ).encode()
+    for path, template in sorted(template_set.extra_templates.items()):
+        files[path] = render(template.to_dict(), template_format).encode()
+    for path, text in sorted(template_set.documents.items()):
+        files[path] = text.encode()
     for path, text in sorted(template_set.files.items()):
         files[f"app/{path}"] = text.encode()
     return files

@@ -9,6 +9,7 @@ from typing import Any
 from troposphere import GetAtt, Output, Ref, Sub, Tags, Template
 from troposphere.cloudformation import Stack
 
+from generator.assembly.split import split_children
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.errors import AssemblyError
 
@@ -62,22 +63,39 @@ class TemplateSet:
     children: list[ChildStack]
     files: dict[str, str] = field(default_factory=dict)  # app starter files: path -> text
     regions: tuple[str, ...] = ()
+    # Templates launched on their own, not nested (prerequisites, StackSet templates), and
+    # documents beside the root: relative path -> template / text.
+    extra_templates: dict[str, Template] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)
 
     def templates(self) -> Iterator[tuple[str, Template]]:
-        """(relative path, template) for the root and every child."""
+        """(relative path, template) for the root, every child and every extra template."""
         yield "root.yaml", self.root
         for child in self.children:
             yield f"stacks/{child.file_name}", child.template
+        yield from sorted(self.extra_templates.items())
 
 
-def root_value(value: StackValue, children: Mapping[str, ChildStack]) -> Any:
+def root_value(
+    value: StackValue,
+    children: Mapping[str, ChildStack],
+    home: Mapping[tuple[str, str], str] | None = None,
+) -> Any:
+    """The root's expression for `value`; `home` says which part of a split stack now declares
+    an output (see split.py)."""
     if isinstance(value, RootParameter):
         return Ref(value.name)
-    if value.stack not in children:
+    stack = source_stack(value, home)
+    if stack not in children:
         raise AssemblyError(
             f"output {value.name} comes from stack {value.stack}, which is not assembled"
         )
-    return GetAtt(children[value.stack].logical_id, f"Outputs.{value.name}")
+    return GetAtt(children[stack].logical_id, f"Outputs.{value.name}")
+
+
+def source_stack(value: Exported, home: Mapping[tuple[str, str], str] | None = None) -> str:
+    """The stack that declares the output `value` names: its own, or the part it moved to."""
+    return (home or {}).get((value.stack, value.name), value.stack)
 
 
 def assemble(
@@ -91,7 +109,16 @@ def assemble(
     files: Mapping[str, str] | None = None,
     group_order: Sequence[str] = (),
 ) -> TemplateSet:
-    """Build the root template that nests `children` and wires their parameters."""
+    """Build the root template that nests `children` and wires their parameters.
+
+    A child that would pass one of CloudFormation's per-template limits is first split into
+    several (split.py); handles that name it are wired to the part holding their output."""
+    for child in children:
+        for resource in child.template.resources.values():
+            _tag(resource, tags)  # before splitting: tags count towards a part's size
+    split = split_children(children)
+    children = split.children
+    home = split.home
     by_name = {child.name: child for child in children}
     root = Template(Description=description)
     root.set_version()
@@ -111,14 +138,12 @@ def assemble(
 
     stack_tags = Tags(**dict(tags))
     for child in children:
-        for resource in child.template.resources.values():
-            _tag(resource, tags)
         url = Sub(
             "https://${TemplateBucketName}.s3.${TemplateBucketRegion}.${AWS::URLSuffix}/"
             f"${{TemplateKeyPrefix}}stacks/{child.file_name}"
         )
         stack_parameters = {
-            name: root_value(value, by_name) for name, value in sorted(child.inputs.items())
+            name: root_value(value, by_name, home) for name, value in sorted(child.inputs.items())
         }
         nested = Stack(
             child.logical_id,
@@ -129,14 +154,18 @@ def assemble(
         )
         if stack_parameters:
             nested.Parameters = stack_parameters
-        feeding = {v.stack for v in child.inputs.values() if isinstance(v, Exported)}
+        feeding = {source_stack(v, home) for v in child.inputs.values() if isinstance(v, Exported)}
         # An output already orders the stacks; cfn-lint (W3005) flags a second DependsOn.
-        included = [c for c in child.after if c.name in by_name and c.name not in feeding]
+        # A stack that waits for a split one waits for every part of it.
+        waits = [n for c in child.after for n in split.parts.get(c.name, [c.name])]
+        included = [by_name[n] for n in dict.fromkeys(waits) if n in by_name and n not in feeding]
         if included:
             nested.DependsOn = sorted(c.logical_id for c in included)
         root.add_resource(nested)
     for out in outputs:
-        value = root_value(out.value, by_name) if isinstance(out.value, Exported) else out.value
+        value = (
+            root_value(out.value, by_name, home) if isinstance(out.value, Exported) else out.value
+        )
         root.add_output(Output(out.name, Value=value, Description=out.description))
     template_set = TemplateSet(pipeline, root, list(children), dict(files or {}), tuple(regions))
     problems = check_contracts(template_set)

@@ -94,7 +94,10 @@ class ChildStack:
     def add(self, resource: AWSObject) -> Any:
         if resource.title in self.template.resources:
             raise AssemblyError(f"stack {self.name}: resource {resource.title} is defined twice")
-        return self.template.add_resource(resource)
+        # Not Template.add_resource: it stops at CloudFormation's 500 resources with a bare
+        # ValueError, while a stack this big is split by the assembler (assembly/split.py).
+        self.template.resources[resource.title] = resource
+        return resource
 
     def use(self, value: StackValue) -> Any:
         """The expression for `value` inside this stack, declaring a parameter when needed."""
@@ -108,11 +111,15 @@ class ChildStack:
         if known is None:
             self.inputs[value.name] = value
             param_type = value.type if isinstance(value, RootParameter) else "String"
-            self.template.add_parameter(
-                Parameter(value.name, Type=param_type, Description=value.description)
+            # Directly, like `add`: past 200 parameters the assembler splits the stack.
+            self.template.parameters[value.name] = Parameter(
+                value.name, Type=param_type, Description=value.description
             )
         return Ref(value.name)
 
     def export(self, name: str, expression: Any, description: str) -> Exported:
-        self.template.add_output(Output(name, Value=expression, Description=description))
+        if name in self.template.outputs:
+            raise AssemblyError(f"stack {self.name}: output {name} is exported twice")
+        # Directly, like `add`: past 200 outputs the assembler splits the stack.
+        self.template.outputs[name] = Output(name, Value=expression, Description=description)
         return Exported(self.name, name, expression, description)
