@@ -43,7 +43,9 @@ DROP: Any = object()  # removes a key in `change`
 
 
 def is_guardrail(rule: str) -> bool:
-    return rule[:2] in ("E9", "W9")
+    """The guardrail range; E96xx-E98xx are the pipeline semantics rules, tested in
+    tests/test_semantics_rules.py."""
+    return rule[:2] in ("E9", "W9") and rule[2] not in "678"
 
 
 # -- rendering with known lines ---------------------------------------------------------------
@@ -649,6 +651,21 @@ def trusting(principal: Any, key: str = "Principal") -> dict[str, Any]:
     return {"Role": role(trust=document(statement(**{key: principal}, Action="sts:AssumeRole")))}
 
 
+def pinned(condition: dict[str, Any]) -> dict[str, Any]:
+    """A role that trusts an account root, with `condition` on the statement."""
+    return {
+        "Role": role(
+            trust=document(
+                statement(
+                    Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    Action="sts:AssumeRole",
+                    Condition=condition,
+                )
+            )
+        )
+    }
+
+
 TRUST_PRINCIPAL = [
     case("service", trusting({"Service": "codebuild.amazonaws.com"})),
     case("role-arn", trusting({"AWS": "arn:aws:iam::210987654321:role/deployer"})),
@@ -683,6 +700,39 @@ TRUST_PRINCIPAL = [
     case(
         "account-root",
         trusting({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        [("E9004", (*TRUST, "Principal", "AWS"), "whole account")],
+    ),
+    # Cross-account roles created before the role they trust: the account carries the call,
+    # the condition admits only the named role.
+    case(
+        "account-root-pinned-to-a-role",
+        pinned({"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/p/pipeline"}}),
+    ),
+    case(
+        "account-root-pinned-by-sub",
+        pinned(
+            {
+                "ArnEquals": {
+                    "aws:PrincipalArn": {
+                        "Fn::Sub": f"arn:${{AWS::Partition}}:iam::{ACCOUNT}:role/p/pipeline"
+                    }
+                }
+            }
+        ),
+    ),
+    case(
+        "account-root-pinned-to-any-account",
+        pinned({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/p/pipeline"}}),
+        [("E9004", (*TRUST, "Principal", "AWS"), "whole account")],
+    ),
+    case(
+        "account-root-pinned-to-a-user",
+        pinned({"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/alice"}}),
+        [("E9004", (*TRUST, "Principal", "AWS"), "whole account")],
+    ),
+    case(
+        "account-root-with-another-condition",
+        pinned({"StringEquals": {"aws:PrincipalTag/team": "ops"}}),
         [("E9004", (*TRUST, "Principal", "AWS"), "whole account")],
     ),
     case(
@@ -1279,7 +1329,8 @@ def test_rules_load_from_the_directory_like_cfn_lint_append_rules() -> None:
     from cfnlint.helpers import create_rules, import_filename
     from cfnlint.rules import Rules
 
-    rules = Rules.create_from_directory(GUARDRAIL_RULES)
+    loaded = Rules.create_from_directory(GUARDRAIL_RULES)
+    rules = Rules({k: v for k, v in loaded.items() if is_guardrail(k)})
     assert set(rules) == EXPECTED_IDS
     for rule_id, rule in rules.items():
         assert rule_id[:2] in ("E9", "W9") and len(rule_id) == 5

@@ -17,6 +17,39 @@ from generator.lint.rules._helpers import (
     statements,
 )
 
+# Condition operators that pin the caller to exact ARNs.
+PINNING_OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike")
+
+
+def pinned_to_roles(condition: Any) -> bool:
+    """True when the statement admits only callers whose aws:PrincipalArn is one of named
+    role ARNs (no wildcard account). An account principal is then only the carrier: IAM
+    refuses a role principal that does not exist yet, so roles created before the role they
+    trust (cross-account deploys) must be written this way."""
+    if not isinstance(condition, dict):
+        return False
+    for operator in PINNING_OPERATORS:
+        block = condition.get(operator)
+        if not isinstance(block, dict):
+            continue
+        for key, value in block.items():
+            if key.lower() != "aws:principalarn":
+                continue
+            values = value if isinstance(value, list) else [value]
+            if values and all(_names_a_role(v) for v in values):
+                return True
+    return False
+
+
+def _names_a_role(value: Any) -> bool:
+    text = value.get("Fn::Sub") if isinstance(value, dict) else value
+    if isinstance(text, list):
+        text = text[0] if text else None
+    if not isinstance(text, str) or ":role/" not in text:
+        return False
+    account = text.split(":iam::", 1)[-1].split(":", 1)[0]
+    return "*" not in account and "?" not in account
+
 
 def problem(principal: Any) -> str | None:
     if principal == "*":
@@ -43,7 +76,10 @@ class IamTrustPrincipal(CloudFormationLintRule):  # type: ignore[misc]
         "(arn:...:iam::<account>:root), a bare account id or '*' lets every principal that "
         "account allows assume the role; NotPrincipal with Allow is flagged too. Intrinsic "
         "values that clearly build an account (Ref AWS::AccountId, a Sub or Join ending in "
-        "':root') are flagged; other intrinsic values cannot be known and are accepted."
+        "':root') are flagged; other intrinsic values cannot be known and are accepted. An "
+        "account principal is accepted only when the statement's condition pins "
+        "aws:PrincipalArn to named role ARNs (ArnEquals, ArnLike, StringEquals or StringLike "
+        "with no wildcard account), which is how a role trusts a role that does not exist yet."
     )
     source_url = (
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/"
@@ -63,8 +99,11 @@ class IamTrustPrincipal(CloudFormationLintRule):  # type: ignore[misc]
                         "Allow with NotPrincipal trusts every principal it does not name",
                     )
                 )
+            pinned = pinned_to_roles(statement.body.get("Condition"))
             for principal, path in principal_entries(statement):
                 found = problem(principal)
+                if found and pinned and "whole account" in found:
+                    continue  # the condition admits only the named roles
                 if found:
                     matches.append(
                         RuleMatch(path, f"The role {found}; trust a specific role ARN instead")

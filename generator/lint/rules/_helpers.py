@@ -25,7 +25,12 @@ PathT = list[str | int]
 WILDCARD_ONLY_ACTIONS = Path(
     str(resources.files("generator.data").joinpath("wildcard_only_actions.yaml"))
 )
-DATA_FILES = (WILDCARD_ONLY_ACTIONS,)  # files the rules read; the lint cache hashes them
+# The configuration schema of each CodePipeline action provider (the semantics rule E9604).
+ACTION_CONFIGURATIONS = Path(
+    str(resources.files("generator.data").joinpath("action_configurations.yaml"))
+)
+# Files the rules read; the lint cache hashes them.
+DATA_FILES = (WILDCARD_ONLY_ACTIONS, ACTION_CONFIGURATIONS)
 
 
 class _Marker:
