@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: templates test lint format bench clean help scan
+.PHONY: templates test lint format bench clean help scan publish
 
 help:
 	@echo "make templates  build every spec in pipelines/ into output/ (creates $(VENV) if needed)"
@@ -13,6 +13,7 @@ help:
 	@echo "make format     apply ruff's formatting and safe fixes"
 	@echo "make bench      time one pipeline and a fleet of 100 (BENCH_CDK=1: also the AWS CDK)"
 	@echo "make scan       checkov and parliament over output/, offline (own venv $(SCAN_VENV))"
+	@echo "make publish    upload output/ to S3: BUCKET=name [PREFIX=path/] [REGION=r] [ENDPOINT_URL=u]"
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -23,6 +24,12 @@ $(STAMP): pyproject.toml
 
 templates: $(STAMP)
 	$(BIN)/pipegen build
+
+# Immutable, versioned template sets and the Service Catalog portfolio; prints quick-create links.
+publish: $(STAMP)
+	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=name [PREFIX=path/] [REGION=region] [ENDPOINT_URL=url]" >&2; exit 2; }
+	$(BIN)/pipegen publish --bucket "$(BUCKET)" --prefix "$(PREFIX)" \
+		$(if $(REGION),--region "$(REGION)") $(if $(ENDPOINT_URL),--endpoint-url "$(ENDPOINT_URL)")
 
 lint: $(STAMP)
 	$(BIN)/ruff check generator blueprints tests scan

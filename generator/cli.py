@@ -104,12 +104,20 @@ def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
     is_flag=True,
     help="Compose and lint everything again instead of reusing .cache/pipegen/.",
 )
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A folder of cfn-lint custom rules the lint gate also runs (repeatable).",
+)
 def build(
     specs: tuple[Path, ...],
     out_dir: Path,
     template_format: str,
     jobs: int | None,
     no_cache: bool,
+    rule_dirs: tuple[Path, ...],
 ) -> None:
     """Build SPECS (default: every spec in pipelines/) into OUT/<pipeline>/.
 
@@ -118,6 +126,7 @@ def build(
     """
     from generator.build import build as run_build
     from generator.lint.cache import CACHE_ROOT
+    from generator.lint.gate import rule_set
 
     paths, all_specs = _spec_paths(specs)
     started = time.perf_counter()
@@ -130,6 +139,8 @@ def build(
             cache_dir=None if no_cache else CACHE_ROOT,
             workers=jobs or os.cpu_count() or 1,
             progress=progress,
+            catalog=all_specs,
+            rules=rule_set(rule_dirs),
         )
     elapsed = time.perf_counter() - started
     if len(result.pipelines) <= PLAIN_LIST_LIMIT or not sys.stdout.isatty():
@@ -234,6 +245,153 @@ def schema() -> None:
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "pipegen pipeline spec"
     click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--bucket", required=True, help="S3 bucket that receives the templates.")
+@click.option(
+    "--prefix",
+    default="",
+    show_default=True,
+    help="Key prefix in the bucket; sets go under PREFIX/<pipeline>/<version>/.",
+)
+@click.option(
+    "--region",
+    default=None,
+    help="Region of the bucket (default: the AWS profile's region, else us-east-1).",
+)
+@click.option(
+    "--endpoint-url",
+    default=None,
+    help="S3 endpoint to use instead of AWS's (a local S3 such as moto).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="The output folder to publish.",
+)
+def publish(
+    specs: tuple[Path, ...],
+    bucket: str,
+    prefix: str,
+    region: str | None,
+    endpoint_url: str | None,
+    out_dir: Path,
+) -> None:
+    """Upload OUT to S3 as immutable versioned sets and print quick-create links.
+
+    OUT must be exactly what SPECS (default: every spec in pipelines/) build now, and pass the
+    lint gate. Each template set goes under PREFIX/<pipeline>/<version>/, the portfolio under
+    PREFIX/service-catalog/<version>/; keys already published are never written again.
+    """
+    from generator.publish import publish as run_publish
+
+    paths, _ = _spec_paths(specs)
+    report = run_publish(
+        paths, out_dir, bucket=bucket, prefix=prefix, region=region, endpoint_url=endpoint_url
+    )
+    for line in report.lines():
+        click.echo(line)
+
+
+LINT_USAGE_EXIT = 32  # cfn-lint's code for input it cannot use; findings use 2, 4 and 8
+
+
+class _LintUsageError(click.UsageError):
+    exit_code = LINT_USAGE_EXIT
+
+
+class _LintCommand(click.Command):
+    """Bad usage of `pipegen lint` exits 32, apart from the finding bits 2, 4 and 8."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            raise _LintUsageError(error.format_message(), error.ctx) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _LintUsageError(error.format_message(), error.ctx) from None
+
+
+def _regions(values: tuple[str, ...]) -> list[str]:
+    from cfnlint.helpers import REGIONS
+
+    from generator.lint.rules._pipeline import did_you_mean
+
+    regions = [r.strip() for value in values for r in value.split(",") if r.strip()]
+    for region in regions:
+        if region not in REGIONS:
+            raise click.BadParameter(
+                f"{region!r} is not a region cfn-lint knows{did_you_mean(region, REGIONS)}",
+                param_hint="--regions",
+            )
+    return regions or ["us-east-1"]
+
+
+@main.command(cls=_LintCommand)
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="text: one line a finding; json: cfn-lint's JSON; sarif: SARIF 2.1.0.",
+)
+@click.option(
+    "--regions",
+    multiple=True,
+    metavar="REGION[,REGION...]",
+    help="Regions to lint for (repeatable or comma-separated; default us-east-1).",
+)
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="A folder of extra cfn-lint rules (repeatable), run like --append-rules.",
+)
+def lint(
+    files: tuple[Path, ...], output: str, regions: tuple[str, ...], rule_dirs: tuple[Path, ...]
+) -> None:
+    """Lint CloudFormation templates (any, not only pipegen's) with cfn-lint's rules,
+    pipegen's guardrails and pipeline semantics rules, and the rules in each --rules DIR.
+
+    Exit code: cfn-lint's bitmask, 2 for errors, 4 warnings, 8 informational findings (0 when
+    clean); 32 for bad usage or a file that cannot be read.
+    """
+    from generator.lint import report
+    from generator.lint.gate import RuleSetError, load_rules, rule_set
+
+    chosen = _regions(regions)
+    try:
+        rules = rule_set(rule_dirs)
+        load_rules(rules)
+    except RuleSetError as error:
+        raise click.BadParameter(str(error), param_hint="--rules") from None
+    matches = report.lint_files(files, chosen, rules)
+    click.echo(report.render(matches, output, len(files)))
+    sys.exit(report.exit_code(matches))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -185,6 +185,7 @@ _ARN_BY_TYPE = {
     "AWS::IAM::InstanceProfile": "arn:{p}:iam::{a}:instance-profile{path}{name}",
     "AWS::S3::Bucket": "arn:{p}:s3:::{name}",
     "AWS::KMS::Key": "arn:{p}:kms:{r}:{a}:key/" + KEY_ID,
+    "AWS::KMS::ReplicaKey": "arn:{p}:kms:{r}:{a}:key/" + KEY_ID,
     "AWS::SNS::Topic": "arn:{p}:sns:{r}:{a}:{name}",
     "AWS::SQS::Queue": "arn:{p}:sqs:{r}:{a}:{name}",
     "AWS::Lambda::Function": "arn:{p}:lambda:{r}:{a}:function:{name}",
@@ -340,7 +341,7 @@ class Renderer:
             kind = str(self.resources[name].get("Type", ""))
             if kind in _REF_IS_ARN:
                 return self._resource_arn(name)
-            if kind == "AWS::KMS::Key":
+            if kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
                 return KEY_ID
             if kind == "AWS::SQS::Queue":
                 return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{self._resource_name(name)}"
@@ -364,7 +365,7 @@ class Renderer:
         if kind.endswith("::Function") and attribute in ("Version", "Alias"):
             suffix = "1" if attribute == "Version" else "live"
             return f"{self._resource_arn(logical_id)}:{suffix}"
-        if kind == "AWS::KMS::Key" and attribute == "KeyId":
+        if kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey") and attribute == "KeyId":
             return KEY_ID
         if kind == "AWS::SQS::Queue" and attribute == "QueueName":
             return self._resource_name(logical_id)
@@ -445,6 +446,7 @@ RESOURCE = "resource"
 RESOURCE_POLICY_PROPERTIES = {
     "AWS::S3::BucketPolicy": "PolicyDocument",
     "AWS::KMS::Key": "KeyPolicy",
+    "AWS::KMS::ReplicaKey": "KeyPolicy",
     "AWS::SNS::TopicPolicy": "PolicyDocument",
     "AWS::SQS::QueuePolicy": "PolicyDocument",
     "AWS::ECR::Repository": "RepositoryPolicyText",
@@ -529,6 +531,7 @@ def _owner_arn(document: PolicyDocument, renderer: Renderer) -> str | None:
     properties = renderer.resources[document.resource].get("Properties") or {}
     if document.kind == TRUST or document.resource_kind in (
         "AWS::KMS::Key",
+        "AWS::KMS::ReplicaKey",
         "AWS::ECR::Repository",
     ):
         return renderer._resource_arn(document.resource)
@@ -563,7 +566,10 @@ def _with_implicit_resource(rendered: Any, owner: str | None, resource_kind: str
         implied = isinstance(statement, dict) and (
             ("Resource" not in statement and "NotResource" not in statement)
             # In a key policy, "*" means this key.
-            or (resource_kind == "AWS::KMS::Key" and statement.get("Resource") in ("*", ["*"]))
+            or (
+                resource_kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
+                and statement.get("Resource") in ("*", ["*"])
+            )
         )
         if implied and isinstance(statement, dict):
             statement = {**statement, "Resource": owner}

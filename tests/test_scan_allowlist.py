@@ -52,12 +52,15 @@ def allowlist() -> allowlist_module.Allowlist:
 
 
 def test_templates_are_found() -> None:
-    pipelines = sorted(p.name for p in OUTPUT.iterdir() if p.is_dir())
+    pipelines = sorted(p.name for p in OUTPUT.iterdir() if (p / "root.yaml").is_file())
     assert pipelines, "output/ is empty: run `make templates`"
     names = [_rel(t) for t in TEMPLATES]
     for pipeline in pipelines:
         assert f"{pipeline}/root.yaml" in names
         assert any(n.startswith(f"{pipeline}/stacks/") for n in names)
+    # The Service Catalog portfolio has no root.yaml; it and its product stacks are scanned too.
+    assert "service-catalog/portfolio.yaml" in names
+    assert any(n.startswith("service-catalog/stacks/") for n in names)
     # Starter files are not CloudFormation (appspec.yaml has a Resources key of its own); only a
     # SAM or CloudFormation template under app/ is scanned.
     for path in TEMPLATES:
