@@ -14,10 +14,11 @@ from typing import Any
 
 from awacs import cloudwatch as cw
 from awacs import codebuild as cb
+from awacs import s3 as s3_actions
 from awacs import sns as sns_actions
 from awacs import sts
 from awacs.aws import Condition, StringEquals
-from troposphere import GetAtt, Ref
+from troposphere import GetAtt, Ref, Sub
 
 from generator.assembly.assemble import RootOutput, TemplateSet, assemble
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
@@ -33,6 +34,7 @@ from generator.pipeline_plan import (
     AlarmWatch,
     OnFailure,
     PipelinePlan,
+    RegionalStore,
     Stage,
     Step,
 )
@@ -73,6 +75,10 @@ class PipelineComposer:
         defaults: Defaults,
         key_grant_services: Sequence[str] = (),
         instances_fetch_artifacts: bool = False,
+        pipeline_role_name: str | None = None,
+        key_decrypters: Sequence[Any] = (),
+        artifact_bucket_names: tuple[Any, Any] | None = None,
+        key_home: str = "single-region",
     ) -> None:
         self.spec = spec
         self.blueprint = blueprint
@@ -107,6 +113,10 @@ class PipelineComposer:
             log_retention_days=spec.log_retention_days,
             grant_services=key_grant_services,
             decrypt_through_s3=instances_fetch_artifacts,
+            decrypters=key_decrypters,
+            bucket_name=artifact_bucket_names[0] if artifact_bucket_names else None,
+            log_bucket_name=artifact_bucket_names[1] if artifact_bucket_names else None,
+            key_home=key_home,
         )
         self.connection: StackValue | None = (
             source.connection(self.source_stack, spec.source, self.names)
@@ -132,6 +142,7 @@ class PipelineComposer:
             trust=service("codepipeline"),
             pipeline=spec.name,
             trust_condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+            role_name=pipeline_role_name,
         )
         self._assumable: list[Any] = []
         self._watched_alarms: list[Any] = []
@@ -164,6 +175,10 @@ class PipelineComposer:
         """A role the pipeline assumes to run one kind of action."""
         self._assumable.append(GetAtt(builder.logical_id, "Arn"))
         return self.role(builder)
+
+    def assume_roles(self, arns: Sequence[Any]) -> None:
+        """Roles of other accounts that actions run as."""
+        self._assumable.extend(arns)
 
     def managed_compute_logs(self) -> str:
         """The log group of CodePipeline-managed compute, created once; returns its name."""
@@ -379,15 +394,17 @@ class PipelineComposer:
         )
         return gate, topic
 
-    def approval_stage(self, index: int) -> Stage | None:
-        """The gate in front of environments[index], linking the previous environment."""
+    def approval_stage(self, index: int, review_link: Any = None) -> Stage | None:
+        """The gate in front of environments[index], linking the previous environment (its
+        URL parameter unless `review_link` is given)."""
         env = self.spec.environments[index]
         opened = self._open_gate(index, approval.gate_stage_name(env.name))
         if opened is None:
             return None
         gate, topic = opened
         previous = self.spec.environments[index - 1].name
-        return approval.gate_stage(env.name, previous, gate, topic, self.url_parameter(index - 1))
+        link = review_link if review_link is not None else self.url_parameter(index - 1)
+        return approval.gate_stage(env.name, previous, gate, topic, link)
 
     def approval_step(
         self, index: int, *, instructions: str, review_link: StackValue | None, run_order: int
@@ -473,6 +490,31 @@ class PipelineComposer:
             builder.build(iam_stack)
         iam_stack.export("PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role")
 
+    def _use_regional_stores(self, stores: Sequence[RegionalStore]) -> None:
+        """CodePipeline copies artifacts into each action region's store as the pipeline
+        role."""
+        buckets = [f"arn:${{AWS::Partition}}:s3:::{store.bucket}" for store in stores]
+        home_key = self.iam_stack.use(self.store.key_arn)
+        role = self._pipeline_role
+        role.allow(
+            "ReadRegionalArtifacts",
+            [
+                s3_actions.GetObject,
+                s3_actions.GetObjectVersion,
+                s3_actions.GetBucketLocation,
+                s3_actions.GetBucketVersioning,
+                s3_actions.ListBucket,
+            ],
+            [*(Sub(b) for b in buckets), *(Sub(f"{b}/*") for b in buckets)],
+        )
+        role.allow(
+            "WriteRegionalArtifacts",
+            [s3_actions.PutObject],
+            [Sub(f"{b}/*") for b in buckets],
+        )
+        _, actions, _ = key_use(home_key)
+        role.allow("UseRegionalArtifactKeys", actions, [s.key_arn(home_key) for s in stores])
+
     def compose(
         self,
         stages: Sequence[Stage],
@@ -480,9 +522,12 @@ class PipelineComposer:
         outputs: Sequence[RootOutput] = (),
         files: Mapping[str, str] | None = None,
         regions: Sequence[str] = (),
+        regional_stores: Sequence[RegionalStore] = (),
     ) -> TemplateSet:
         start_role = source.start_rule_role(self.names, self.spec.source)
         start_role_arn = self.role(start_role) if start_role else None
+        if regional_stores:
+            self._use_regional_stores(regional_stores)
         self._emit_roles()
         plan = PipelinePlan(
             name=self.spec.name,
@@ -492,6 +537,7 @@ class PipelineComposer:
                 "iam", "PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role"
             ),
             trigger=source.git_trigger(self.spec.source),
+            regional_stores=tuple(regional_stores),
         )
         pipeline(self.pipeline_stack, plan, self.store)
         # Actions need their projects, groups and cluster access to exist before a run.

@@ -39,13 +39,14 @@ class Step:
     category: Category
     provider: str
     configuration: Mapping[str, Any]
-    role: StackValue | None = None
+    role: StackValue | Any = None  # a handle, or a literal ARN (another account's role)
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     run_order: int = 1
     namespace: str | None = None
     timeout_minutes: int | None = None
     environment: tuple[tuple[str, str], ...] = ()  # action-level variables (EKS, Commands)
+    region: str | None = None  # a cross-region action runs there
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class OnFailure:
 
 @dataclass(frozen=True)
 class AlarmWatch:
-    """After the stage succeeds, watch these alarms; roll the stage back if one fires (fail it
-    instead in PARALLEL pipelines, which cannot roll back)."""
+    """After the stage succeeds, watch these alarms; roll the stage back if one fires (not in
+    PARALLEL pipelines, which cannot roll back: there the watch is left out)."""
 
     alarm_names: tuple[Any, ...]  # names or stack handles; at most 5 per condition
     wait_minutes: int = 10
@@ -80,6 +81,23 @@ class GitTrigger:
 
 
 @dataclass(frozen=True)
+class RegionalStore:
+    """The artifact store of a region other than the pipeline's, known by name."""
+
+    region: str
+    bucket: str
+
+    def key_arn(self, home_key_arn: Any) -> Any:
+        """The replica, in this region, of the pipeline's multi-Region key: same key id."""
+        from troposphere import Select, Split, Sub
+
+        return Sub(
+            f"arn:${{AWS::Partition}}:kms:{self.region}:${{AWS::AccountId}}:key/${{KeyId}}",
+            KeyId=Select(1, Split("/", home_key_arn)),
+        )
+
+
+@dataclass(frozen=True)
 class PipelinePlan:
     name: str
     execution_mode: str
@@ -87,6 +105,7 @@ class PipelinePlan:
     role: StackValue
     trigger: GitTrigger | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    regional_stores: tuple[RegionalStore, ...] = ()
 
     def steps(self) -> list[tuple[Stage, Step]]:
         return [(stage, step) for stage in self.stages for step in stage.steps]

@@ -184,7 +184,11 @@ def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(fresh: P
     for path in sorted(fresh.rglob("stacks/*.yaml")):
         template = load_template(path)
         for name, resource in template["Resources"].items():
-            if resource["Type"] in ("AWS::KMS::Key", "AWS::S3::BucketPolicy"):
+            if resource["Type"] in (
+                "AWS::KMS::Key",
+                "AWS::KMS::ReplicaKey",
+                "AWS::S3::BucketPolicy",
+            ):
                 continue  # resource policies: "*" means "this key/bucket", Deny statements
             for statement in _statements(resource.get("Properties", {})):
                 if statement["Effect"] != "Allow":
@@ -296,3 +300,41 @@ def test_cli_exit_codes_for_lint_failures_and_bad_usage(
     usage = runner.invoke(main, ["build", "--jobs", "0"])
     assert usage.exit_code == 2
     assert "Traceback" not in usage.output
+
+
+TEAM_RULE = """
+from cfnlint.rules import CloudFormationLintRule, RuleMatch
+
+
+class NoSnsTopics(CloudFormationLintRule):
+    id = "E9990"
+    shortdesc = "Team policy: no SNS topics"
+    description = "This platform team sends notifications elsewhere."
+    source_url = "https://example.com/policy"
+    tags = ["team"]
+
+    def match(self, cfn):
+        return [
+            RuleMatch(["Resources", name], f"{name}: topics are not allowed here")
+            for name in cfn.get_resources(["AWS::SNS::Topic"])
+        ]
+"""
+
+
+def test_build_rules_option_adds_a_teams_rules_to_the_gate(tmp_path: Path) -> None:
+    """`pipegen build --rules DIR`: a platform team's own cfn-lint rules run in the gate, and
+    a finding stops the build (exit 1) before anything is written."""
+    rules = tmp_path / "team-rules"
+    rules.mkdir()
+    (rules / "NoSnsTopics.py").write_text(TEAM_RULE, encoding="utf-8")
+    out = tmp_path / "out"
+    web_app = str(REPO / "pipelines" / "web-app.yaml")
+    result = CliRunner().invoke(main, ["build", web_app, "--out", str(out), "--rules", str(rules)])
+    assert result.exit_code == 1, result.output
+    assert "E9990 (error) ProdApprovalTopic: ProdApprovalTopic: topics are not allowed here" in (
+        result.stderr
+    )
+    assert not out.exists() or not any(out.iterdir())
+    missing = CliRunner().invoke(main, ["build", web_app, "--rules", str(tmp_path / "nope")])
+    assert missing.exit_code == 2
+    assert missing.stderr == f"rules directory {str(tmp_path / 'nope')!r} does not exist\n"

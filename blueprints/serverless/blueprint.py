@@ -154,7 +154,12 @@ class ServerlessBlueprint(Blueprint):
             execution_roles.append(
                 composer.role(
                     deploy.execution_role(
-                        composer.names, app, composer.store, composer.iam_stack, traffic
+                        composer.names,
+                        app,
+                        artifact_grants=deploy.packaged_code_grants(
+                            composer.store, composer.iam_stack
+                        ),
+                        traffic_role=composer.iam_stack.use(traffic),
                     )
                 )
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from awacs import kms as kms_actions
 from awacs import s3 as s3_actions
@@ -28,6 +28,7 @@ from generator.naming import Names
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 
 KEY_ADMIN_ACTIONS = [
+    kms_actions.ReplicateKey,  # multi-Region primaries get replicas in other regions
     kms_actions.CreateAlias,
     kms_actions.DeleteAlias,
     kms_actions.DescribeKey,
@@ -97,7 +98,10 @@ def s3_decrypt_for_account() -> Statement:
 
 
 def key_policy(
-    names: Names, grant_services: Sequence[str] = (), decrypt_through_s3: bool = False
+    names: Names,
+    grant_services: Sequence[str] = (),
+    decrypt_through_s3: bool = False,
+    decrypters: Sequence[Any] = (),
 ) -> PolicyDocument:
     """Who may use the artifact key.
 
@@ -146,6 +150,7 @@ def key_policy(
                 ),
             ),
             *[service_grants(service) for service in grant_services],
+            *([decrypt_for(decrypters)] if decrypters else []),
             Statement(
                 Sid="EventBridgePublishesToEncryptedTopics",
                 Effect=Allow,
@@ -154,6 +159,17 @@ def key_policy(
                 Resource=["*"],
             ),
         ],
+    )
+
+
+def decrypt_for(roles: Sequence[Any]) -> Statement:
+    """Roles of other accounts (cross-account deploys) read artifacts: decrypt, nothing more."""
+    return Statement(
+        Sid="TargetAccountRolesDecryptArtifacts",
+        Effect=Allow,
+        Principal=Principal("AWS", list(roles)),
+        Action=[kms_actions.Decrypt],
+        Resource=["*"],
     )
 
 
@@ -185,17 +201,25 @@ def artifact_key(
     names: Names,
     grant_services: Sequence[str] = (),
     decrypt_through_s3: bool = False,
-) -> kms.Key:
-    key = stack.add(
-        kms.Key(
-            "ArtifactKey",
-            Description=f"Encrypts artifacts, logs and topics of pipeline {names.pipeline}",
-            EnableKeyRotation=True,
-            PendingWindowInDays=30,
-            KeyPolicy=key_policy(names, grant_services, decrypt_through_s3),
-            **RETAIN,
-        )
-    )
+    decrypters: Sequence[Any] = (),
+    key_home: Literal["single-region", "multi-region-primary"] | Any = "single-region",
+) -> Any:
+    """The artifact key. Cross-region pipelines make it a multi-Region primary and give each
+    other region a replica (`key_home` = the primary's ARN): replicas share the key id, so the
+    pipeline can name every region's key by ARN, which cross-account actions need."""
+    common: dict[str, Any] = {
+        "Description": f"Encrypts artifacts, logs and topics of pipeline {names.pipeline}",
+        "PendingWindowInDays": 30,
+        "KeyPolicy": key_policy(names, grant_services, decrypt_through_s3, decrypters),
+        **RETAIN,
+    }
+    if key_home in ("single-region", "multi-region-primary"):
+        multi = {"MultiRegion": True} if key_home == "multi-region-primary" else {}
+        key: Any = stack.add(kms.Key("ArtifactKey", EnableKeyRotation=True, **multi, **common))
+    else:
+        # troposphere types ReplicaKey's policy as a plain dict.
+        common["KeyPolicy"] = common["KeyPolicy"].JSONrepr()
+        key = stack.add(kms.ReplicaKey("ArtifactKey", PrimaryKeyArn=key_home, **common))
     stack.add(kms.Alias("ArtifactKeyAlias", AliasName=names.key_alias, TargetKeyId=key.ref()))
     return key
 
@@ -262,12 +286,14 @@ def expiry_rules(days: int) -> list[s3.LifecycleRule]:
     ]
 
 
-def log_bucket(stack: ChildStack, retention_days: int) -> s3.Bucket:
+def log_bucket(stack: ChildStack, retention_days: int, bucket_name: Any = None) -> s3.Bucket:
+    named = {"BucketName": bucket_name} if bucket_name else {}
     return stack.add(
         hardened_bucket(
             "AccessLogBucket",
             s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
             expiry_rules(retention_days),
+            **named,
             Metadata={
                 "pipegen": {
                     "exempt": {
@@ -291,13 +317,19 @@ def log_bucket(stack: ChildStack, retention_days: int) -> s3.Bucket:
 
 
 def artifact_bucket(
-    stack: ChildStack, key: kms.Key, logs: s3.Bucket, retention_days: int
+    stack: ChildStack,
+    key: kms.Key,
+    logs: s3.Bucket,
+    retention_days: int,
+    bucket_name: Any = None,
 ) -> s3.Bucket:
+    named = {"BucketName": bucket_name} if bucket_name else {}
     return stack.add(
         hardened_bucket(
             "ArtifactBucket",
             kms_encryption(key),
             expiry_rules(retention_days),
+            **named,
             LoggingConfiguration=s3.LoggingConfiguration(
                 DestinationBucketName=logs.ref(), LogFilePrefix="artifact-bucket/"
             ),
@@ -334,12 +366,26 @@ def log_bucket_policy(stack: ChildStack, logs: s3.Bucket, source: s3.Bucket) -> 
     )
 
 
-def artifact_bucket_policy(stack: ChildStack, bucket: s3.Bucket) -> None:
+def artifact_bucket_policy(
+    stack: ChildStack, bucket: s3.Bucket, readers: Sequence[Any] = ()
+) -> None:
+    """TLS only; roles of other accounts (cross-account deploys) may get artifacts."""
+    statements = [tls_only(bucket)]
+    if readers:
+        statements.append(
+            Statement(
+                Sid="TargetAccountRolesGetArtifacts",
+                Effect=Allow,
+                Principal=Principal("AWS", list(readers)),
+                Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
+                Resource=[Sub(f"${{{bucket.title}.Arn}}/*")],
+            )
+        )
     stack.add(
         s3.BucketPolicy(
             "ArtifactBucketPolicy",
             Bucket=bucket.ref(),
-            PolicyDocument=PolicyDocument(Version=POLICY_VERSION, Statement=[tls_only(bucket)]),
+            PolicyDocument=PolicyDocument(Version=POLICY_VERSION, Statement=statements),
         )
     )
 
@@ -352,12 +398,18 @@ def artifact_store(
     log_retention_days: int,
     grant_services: Sequence[str] = (),
     decrypt_through_s3: bool = False,
+    decrypters: Sequence[Any] = (),
+    bucket_name: Any = None,
+    log_bucket_name: Any = None,
+    key_home: Any = "single-region",
 ) -> ArtifactStore:
-    key = artifact_key(stack, names, grant_services, decrypt_through_s3)
-    logs = log_bucket(stack, log_retention_days)
-    bucket = artifact_bucket(stack, key, logs, retention_days)
+    """`decrypters`: roles of other accounts that may read artifacts; `bucket_name`: a fixed
+    name, for stores the pipeline must find without outputs (regional stores)."""
+    key = artifact_key(stack, names, grant_services, decrypt_through_s3, decrypters, key_home)
+    logs = log_bucket(stack, log_retention_days, log_bucket_name)
+    bucket = artifact_bucket(stack, key, logs, retention_days, bucket_name)
     log_bucket_policy(stack, logs, bucket)
-    artifact_bucket_policy(stack, bucket)
+    artifact_bucket_policy(stack, bucket, decrypters)
     return ArtifactStore(
         key_arn=stack.export("ArtifactKeyArn", GetAtt(key, "Arn"), "ARN of the artifact KMS key"),
         bucket_name=stack.export("ArtifactBucketName", bucket.ref(), "Artifact bucket name"),

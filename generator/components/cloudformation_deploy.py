@@ -24,7 +24,7 @@ from troposphere import Ref, Sub, iam
 
 from generator.assembly.stack import ChildStack, StackValue
 from generator.components.artifact_store import ArtifactStore
-from generator.components.grants import artifact_read, key_decrypt
+from generator.components.grants import ConditionalGrant, Grant, artifact_read, key_decrypt
 from generator.components.iam import (
     POLICY_VERSION,
     RoleBuilder,
@@ -45,7 +45,9 @@ class ScopedGrant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
 
-    def resolve(self, stack_name: str) -> tuple[list[Action], list[Any]]:
+    def resolve(
+        self, stack_name: str, region: str = "${AWS::Region}"
+    ) -> tuple[list[Action], list[Any]]:
         actions = [Action(*name.split(":", 1)) for name in self.actions]
         resources: list[Any] = [
             "*"
@@ -53,7 +55,7 @@ class ScopedGrant:
             else Sub(
                 pattern.format(
                     partition="${AWS::Partition}",
-                    region="${AWS::Region}",
+                    region=region,
                     account="${AWS::AccountId}",
                     stack=stack_name,
                     stack_lower=stack_name.lower(),
@@ -83,6 +85,7 @@ class AppStack:
     configuration: str  # artifact::path of the template configuration file
     services: tuple[ServiceGrants, ...]
     alarms: tuple[str, ...]  # names the traffic shift watches
+    region: str = "${AWS::Region}"  # "*": roles that serve the stack in every region
 
     @property
     def change_set(self) -> str:
@@ -93,7 +96,10 @@ class AppStack:
         return self.environment.capitalize()
 
     def stack_arn(self) -> Sub:
-        return arn("cloudformation", f"stack/{self.stack_name}/*")
+        return Sub(
+            f"arn:${{AWS::Partition}}:cloudformation:{self.region}:${{AWS::AccountId}}:"
+            f"stack/{self.stack_name}/*"
+        )
 
     def role_arns(self) -> Sub:
         """The roles CloudFormation names for this stack: <stack>-<LogicalId>-<suffix>."""
@@ -116,7 +122,7 @@ def permissions_boundary(stack: ChildStack, names: Names, app: AppStack) -> iam.
     statements = []
     for grants in app.services:
         for index, grant in enumerate(grants.runtime):
-            actions, resources = grant.resolve(app.stack_name)
+            actions, resources = grant.resolve(app.stack_name, app.region)
             statements.append(
                 Statement(
                     Sid=f"{_pascal(grants.service)}{index + 1}",
@@ -170,21 +176,25 @@ OTHER_ROLE_ACTIONS = (
 def execution_role(
     names: Names,
     app: AppStack,
-    store: ArtifactStore,
-    stack: ChildStack,
-    traffic_role: StackValue,
+    *,
+    artifact_grants: Sequence[Grant | ConditionalGrant],
+    traffic_role: Any | None = None,
+    role_name: str | None = None,
 ) -> RoleBuilder:
-    """What CloudFormation uses to change the application's stack, and nothing more."""
+    """What CloudFormation uses to change the application's stack, and nothing more:
+    the services' control plane on the stack's names, IAM roles only with the boundary, and
+    reading the packaged code (`artifact_grants`)."""
     role = RoleBuilder(
         logical_id=f"{app.title}ExecutionRole",
         description=f"CloudFormation deploys stack {app.stack_name} ({app.environment})",
         trust=service("cloudformation"),
         pipeline=names.pipeline,
         trust_condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+        role_name=role_name,
     )
     for grants in app.services:
         for index, grant in enumerate(grants.deploy):
-            actions, resources = grant.resolve(app.stack_name)
+            actions, resources = grant.resolve(app.stack_name, app.region)
             role.allow(f"Deploy{_pascal(grants.service)}{index + 1}", actions, resources)
     role.allow(
         "CreateRolesOnlyWithTheBoundary",
@@ -201,20 +211,28 @@ def execution_role(
             [app.role_arns()],
             Condition(StringEquals({"iam:PassedToService": passed_to})),
         )
-    role.allow(
-        "PassTheTrafficShiftingRole",
-        [iam_actions.PassRole],
-        [stack.use(traffic_role)],
-        Condition(StringEquals({"iam:PassedToService": "codedeploy.amazonaws.com"})),
-    )
-    # Lambda reads the function code that `sam package` uploaded, as the caller.
-    role.allow(
-        "ReadPackagedCode",
-        [s3_actions.GetObject, s3_actions.GetObjectVersion],
-        [Sub("${Bucket}/*", Bucket=stack.use(store.bucket_arn))],
-    )
-    role.allow(*key_decrypt(stack.use(store.key_arn)))
+    if traffic_role is not None:
+        role.allow(
+            "PassTheTrafficShiftingRole",
+            [iam_actions.PassRole],
+            [traffic_role],
+            Condition(StringEquals({"iam:PassedToService": "codedeploy.amazonaws.com"})),
+        )
+    for artifact_grant in artifact_grants:
+        role.allow(*artifact_grant)
     return role
+
+
+def packaged_code_grants(store: ArtifactStore, stack: ChildStack) -> list[Grant]:
+    """Lambda reads the code `sam package` uploaded, as the caller."""
+    return [
+        (
+            "ReadPackagedCode",
+            [s3_actions.GetObject, s3_actions.GetObjectVersion],
+            [Sub("${Bucket}/*", Bucket=stack.use(store.bucket_arn))],
+        ),
+        key_decrypt(stack.use(store.key_arn)),
+    ]
 
 
 def traffic_shifting_role(names: Names, app: AppStack) -> RoleBuilder:

@@ -14,6 +14,8 @@ from troposphere import Sub
 from generator.naming import Names
 
 Grant = tuple[str, Sequence[Action], Sequence[Any]]
+# A grant that also carries a Condition, for `RoleBuilder.allow(*grant)`.
+ConditionalGrant = tuple[str, Sequence[Action], Sequence[Any], Any]
 
 
 def _objects(bucket_arn: Any) -> Any:

@@ -40,6 +40,13 @@ def role_path(pipeline: str) -> str:
     return f"/pipegen/{pipeline}/"
 
 
+def named_role_arn(pipeline: str, name: str, account: str | None = None) -> Sub:
+    """The ARN of a role with a fixed name under the pipeline's path, in `account` (default:
+    this stack's)."""
+    who = account or "${AWS::AccountId}"
+    return Sub(f"arn:${{AWS::Partition}}:iam::{who}:role{role_path(pipeline)}{name}")
+
+
 def role_arn_pattern(pipeline: str) -> Sub:
     return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{role_path(pipeline)}*")
 
@@ -73,6 +80,8 @@ class RoleBuilder:
     pipeline: str
     grants: list[Grant] = field(default_factory=list)
     trust_condition: Condition | None = None
+    role_name: str | None = None  # only where another account must know the ARN in advance
+    path: str | None = None  # default: the pipeline's role path
 
     def allow(
         self,
@@ -115,13 +124,17 @@ class RoleBuilder:
             Action=[Action("sts", "AssumeRole")],
             **({"Condition": self.trust_condition} if self.trust_condition else {}),
         )
+        props: dict[str, Any] = {}
+        if self.role_name is not None:
+            props["RoleName"] = self.role_name
         role = stack.add(
             iam.Role(
                 self.logical_id,
                 Description=self.description,
-                Path=role_path(self.pipeline),
+                Path=self.path or role_path(self.pipeline),
                 AssumeRolePolicyDocument=PolicyDocument(Version=POLICY_VERSION, Statement=[trust]),
                 MaxSessionDuration=3600,
+                **props,
             )
         )
         scoped = [g for g in self.grants if g.resources != ["*"]]

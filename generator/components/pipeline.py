@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from troposphere import Sub, codepipeline
+from troposphere import Ref, Sub, codepipeline
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter
 from generator.components.artifact_store import ArtifactStore
@@ -46,7 +46,7 @@ def render_step(stack: ChildStack, step: Step) -> codepipeline.Actions:
         "RunOrder": step.run_order,
     }
     if step.role is not None:
-        props["RoleArn"] = stack.use(step.role)
+        props["RoleArn"] = _resolve(stack, step.role)  # a handle, or another account's ARN
     if step.inputs:
         props["InputArtifacts"] = [codepipeline.InputArtifacts(Name=n) for n in step.inputs]
     if step.outputs:
@@ -55,6 +55,8 @@ def render_step(stack: ChildStack, step: Step) -> codepipeline.Actions:
         props["Namespace"] = step.namespace
     if step.timeout_minutes:
         props["TimeoutInMinutes"] = step.timeout_minutes
+    if step.region:
+        props["Region"] = step.region
     if step.environment:
         props["EnvironmentVariables"] = [
             codepipeline.EnvironmentVariable(Name=name, Value=value, Type="PLAINTEXT")
@@ -74,11 +76,7 @@ def failure_conditions(policy: OnFailure) -> codepipeline.FailureConditions:
     return codepipeline.FailureConditions(Result="ROLLBACK")
 
 
-def success_conditions(
-    stack: ChildStack, watch: AlarmWatch, execution_mode: str
-) -> codepipeline.SuccessConditions:
-    # PARALLEL pipelines cannot roll back (CodePipeline execution-modes guide): fail instead.
-    result = "FAIL" if execution_mode == "PARALLEL" else "ROLLBACK"
+def success_conditions(stack: ChildStack, watch: AlarmWatch) -> codepipeline.SuccessConditions:
     rules = [
         codepipeline.RuleDeclaration(
             Name=f"Alarm{index + 1}",
@@ -94,7 +92,7 @@ def success_conditions(
         for index, name in enumerate(watch.alarm_names)
     ]
     return codepipeline.SuccessConditions(
-        Conditions=[codepipeline.Condition(Result=result, Rules=rules)]
+        Conditions=[codepipeline.Condition(Result="ROLLBACK", Rules=rules)]
     )
 
 
@@ -105,8 +103,9 @@ def render_stage(stack: ChildStack, stage: Stage, execution_mode: str) -> codepi
     }
     if stage.on_failure is not None:
         props["OnFailure"] = failure_conditions(stage.on_failure)
-    if stage.watch is not None and stage.watch.alarm_names:
-        props["OnSuccess"] = success_conditions(stack, stage.watch, execution_mode)
+    # A success condition can only roll back, which PARALLEL pipelines cannot do.
+    if stage.watch is not None and stage.watch.alarm_names and execution_mode != "PARALLEL":
+        props["OnSuccess"] = success_conditions(stack, stage.watch)
     return codepipeline.Stages(**props)
 
 
@@ -136,19 +135,38 @@ def render_trigger(plan: PipelinePlan) -> list[codepipeline.PipelineTriggerDecla
 
 
 def pipeline(stack: ChildStack, plan: PipelinePlan, store: ArtifactStore) -> codepipeline.Pipeline:
+    role_arn = stack.use(plan.role)  # first: the stack's parameters keep their order
+    home = codepipeline.ArtifactStore(
+        Type="S3",
+        Location=stack.use(store.bucket_name),
+        EncryptionKey=codepipeline.EncryptionKey(Id=stack.use(store.key_arn), Type="KMS"),
+    )
     props: dict[str, Any] = {
         "Name": plan.name,
         "PipelineType": "V2",
         "ExecutionMode": plan.execution_mode,
-        "RoleArn": stack.use(plan.role),
+        "RoleArn": role_arn,
         "RestartExecutionOnUpdate": False,
-        "ArtifactStore": codepipeline.ArtifactStore(
-            Type="S3",
-            Location=stack.use(store.bucket_name),
-            EncryptionKey=codepipeline.EncryptionKey(Id=stack.use(store.key_arn), Type="KMS"),
-        ),
+        **({} if plan.regional_stores else {"ArtifactStore": home}),
         "Stages": [render_stage(stack, stage, plan.execution_mode) for stage in plan.stages],
     }
+    if plan.regional_stores:
+        props["ArtifactStores"] = [
+            codepipeline.ArtifactStoreMap(Region=Ref("AWS::Region"), ArtifactStore=home),
+            *(
+                codepipeline.ArtifactStoreMap(
+                    Region=regional.region,
+                    ArtifactStore=codepipeline.ArtifactStore(
+                        Type="S3",
+                        Location=regional.bucket,
+                        EncryptionKey=codepipeline.EncryptionKey(
+                            Id=regional.key_arn(stack.use(store.key_arn)), Type="KMS"
+                        ),
+                    ),
+                )
+                for regional in plan.regional_stores
+            ),
+        ]
     triggers = render_trigger(plan)
     if triggers:
         props["Triggers"] = triggers
