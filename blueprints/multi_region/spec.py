@@ -104,6 +104,7 @@ class ApplicationTemplate(StrictModel):
     )
     capabilities: list[Capability] = Field(
         default_factory=lambda: list(IAM_ONLY),
+        min_length=1,
         description="What each deployment acknowledges.",
     )
 

@@ -15,6 +15,7 @@ from generator.spec.model import (
 
 Loc = tuple[str | int, ...]
 
+_TAG_VALUE = re.compile(r"[\w\s.:/=+\-@]{1,256}")
 # Plaintext variables with these names are almost always secrets in disguise.
 _SECRET_LOOKING = re.compile(
     r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|AWS_ACCESS_KEY_ID|CREDENTIAL", re.I
@@ -46,6 +47,18 @@ def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             f"{spec.log_retention_days} days is below the 365 days that audits expect "
             "(Security Hub CloudWatch.16); use 365 or more",
         )
+    for index, earlier, kind in _repeats(spec.notifications.events):
+        yield SpecIssue(
+            ("notifications", "events", index),
+            f"{kind!r} is already listed at notifications.events[{earlier}]; list it once",
+        )
+    for key, value in spec.tags.items():
+        if not _TAG_VALUE.fullmatch(value):
+            yield SpecIssue(
+                ("tags", key),
+                f"tag value {value!r} is not allowed: use 1-256 letters, digits, spaces and "
+                "_.:/=+-@ (AWS's tag characters; some resources refuse an empty value)",
+            )
     for key in spec.tags:
         if key.startswith("pipegen:"):
             yield SpecIssue(
@@ -140,6 +153,19 @@ def _check_source(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             "a github-enterprise connection needs a host registered first; use "
             "connection: parameter and pass the connection ARN",
         )
+    if source.provider == "gitlab" and source.connection == "create":
+        yield SpecIssue(
+            ("source", "connection"),
+            "CloudFormation creates connections to Bitbucket, GitHub and GitHub Enterprise "
+            "Server only; create the gitlab connection in the console and use connection: "
+            "parameter",
+        )
+    for part in ("include", "exclude"):
+        for index, earlier, glob in _repeats(getattr(source.file_paths, part)):
+            yield SpecIssue(
+                ("source", "file_paths", part, index),
+                f"{glob!r} is already listed at file_paths.{part}[{earlier}]; list it once",
+            )
 
 
 def _check_build(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
@@ -187,6 +213,14 @@ def _check_tests(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             ("tests", index, "kind"),
             f"test kind {kind!r} is already listed at tests[{earlier}]; list each kind once",
         )
+    for index, test in enumerate(spec.tests):
+        for name in test.variables:
+            if _SECRET_LOOKING.search(name):
+                yield SpecIssue(
+                    ("tests", index, "variables", name),
+                    f"{name} looks like a secret; move it to tests[{index}].secrets with source "
+                    "secrets-manager or parameter-store so its value stays out of the template",
+                )
 
 
 def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
@@ -197,6 +231,12 @@ def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             "environment names must be unique",
         )
     for index, env in enumerate(spec.environments):
+        alarms = getattr(getattr(env, "deploy", None), "alarms", None) or []
+        for position, earlier, alarm in _repeats(alarms):
+            yield SpecIssue(
+                ("environments", index, "deploy", "alarms", position),
+                f"alarm {alarm!r} is already listed at alarms[{earlier}]; list it once",
+            )
         if index == 0 and env.approval is not None:
             yield SpecIssue(
                 ("environments", 0, "approval"),
