@@ -72,6 +72,16 @@ class MultiRegionBlueprint(Blueprint):
                         "accounts and regions there",
                     )
             wave = env.deploy
+            seen: dict[tuple[str, str], int] = {}
+            for t_index, target in enumerate(wave.targets):
+                for r_index, region in enumerate(target.regions):
+                    earlier = seen.setdefault((target.name, region), t_index)
+                    if earlier != t_index or target.regions.index(region) != r_index:
+                        yield SpecIssue(
+                            (*loc, "deploy", "targets", t_index, "regions", r_index),
+                            f"{target.name} already gets {region} in this wave (targets"
+                            f"[{earlier}]); list each account or OU and region once",
+                        )
             for t_index, target in enumerate(wave.targets):
                 for r_index, region in enumerate(target.regions):
                     if region.startswith(OTHER_PARTITIONS):
