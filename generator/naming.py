@@ -19,6 +19,11 @@ def arn(service: str, resource: str, *, region: bool = True, account: bool = Tru
     return Sub(f"arn:${{AWS::Partition}}:{service}:{where}:{who}:{resource}")
 
 
+def literal(text: str) -> str:
+    """`text` inside an Fn::Sub string, taken literally: `${` is escaped as `${!`."""
+    return text.replace("${", "${!")
+
+
 def environment_group(environment: str) -> str:
     """The console parameter group of one environment."""
     return f"Environment: {environment}"
@@ -93,7 +98,7 @@ class Names:
         return arn("logs", f"log-group:{name}:log-stream:*")
 
     def alarm_arn(self, name: str) -> Sub:
-        return arn("cloudwatch", f"alarm:{name}")
+        return arn("cloudwatch", f"alarm:{literal(name)}")
 
     def application_arn(self) -> Sub:
         return arn("codedeploy", f"application:{self.application}")

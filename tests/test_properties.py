@@ -328,17 +328,6 @@ class KnownBug:
 _SOURCE = "source: {provider: github, repository: acme/app}"
 _ENV = "environments: [{name: dev}]"
 KNOWN_BUGS = {
-    "alarm-name-in-sub": KnownBug(
-        "a rollback alarm name with ${...} goes unescaped into Fn::Sub alarm ARNs "
-        "(dangling ${Api} in iam.yaml, E1019)",
-        f"blueprint: web-app\n{_SOURCE}\n"
-        "environments: [{name: dev, deploy: {alarms: ['${Api}-5xx']}}]",
-    ),
-    "s3-object-key-in-sub": KnownBug(
-        "an s3 source object_key with ${...} goes unescaped into the source role's Fn::Sub",
-        "blueprint: web-app\nsource: {provider: s3, bucket: acme-source, "
-        "object_key: 'releases/${version}/app.zip'}\n" + _ENV,
-    ),
     "ecs-service-name-pattern": KnownBug(
         "deploy.service takes any text but becomes the Default of a parameter whose "
         "AllowedPattern refuses it (E2015)",

@@ -13,7 +13,7 @@ from generator.assembly.stack import ChildStack, Exported, RootParameter, StackV
 from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import Grant, artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, action_role, service
-from generator.naming import Names, arn
+from generator.naming import Names, arn, literal
 from generator.pipeline_plan import GitTrigger, Step
 from generator.spec.model import GIT_CONNECTION_PROVIDERS, Source
 
@@ -117,7 +117,12 @@ def source_role(
         role.allow(
             "ReadSourceObject",
             [s3_actions.GetObject, s3_actions.GetObjectVersion],
-            [Sub(f"arn:${{AWS::Partition}}:s3:::{source.bucket}/{source.object_key}")],
+            [
+                Sub(
+                    f"arn:${{AWS::Partition}}:s3:::{source.bucket}/"
+                    + literal(source.object_key or "")
+                )
+            ],
         )
     return role
 
