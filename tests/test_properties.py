@@ -328,13 +328,6 @@ class KnownBug:
 _SOURCE = "source: {provider: github, repository: acme/app}"
 _ENV = "environments: [{name: dev}]"
 KNOWN_BUGS = {
-    "ecs-service-name-pattern": KnownBug(
-        "deploy.service takes any text but becomes the Default of a parameter whose "
-        "AllowedPattern refuses it (E2015)",
-        f"blueprint: microservice\n{_SOURCE}\n"
-        "environments: [{name: dev, deploy: {service: orders service}}]",
-        "root.yaml",
-    ),
     "connection-create-region": KnownBug(
         "connection: create is accepted in regions without AWS::CodeStarConnections::"
         "Connection (af-south-1, ap-east-1, ap-northeast-3, ap-south-2, ap-southeast-3, "

@@ -86,7 +86,11 @@ class ContainerDeployment(RollbackAlarmSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
         description="ECS: parameter default; EKS: required, the cluster name.",
     )
-    service: str | None = Field(default=None, description="ECS service (parameter default).")
+    service: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$",
+        description="ECS service (parameter default).",
+    )
     namespace: str = Field(
         default="default",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",

@@ -183,10 +183,12 @@ def _translate(model: type[BaseModel], error: Any) -> SpecIssue:
     if kind == "value_error":
         return SpecIssue(loc, str(ctx.get("error", error["msg"])))
     if kind == "string_pattern_mismatch":
-        what = "an e-mail address" if "@" in str(ctx.get("pattern")) else "in the expected format"
-        if "http" in str(ctx.get("pattern")):
-            what = "an http(s):// URL"
-        return SpecIssue(loc, f"{value!r} is not {what}")
+        pattern = str(ctx.get("pattern"))
+        if "@" in pattern:
+            return SpecIssue(loc, f"{value!r} is not an e-mail address")
+        if "http" in pattern:
+            return SpecIssue(loc, f"{value!r} is not an http(s):// URL")
+        return SpecIssue(loc, f"{value!r} does not match the pattern {pattern}")
     if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         return SpecIssue(loc, _length_message(kind.removeprefix("string_"), ctx, value))
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
