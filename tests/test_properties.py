@@ -336,11 +336,34 @@ KNOWN_BUGS = {
         f"repository: acme/app, connection: create}}\n{_ENV}",
         "stacks/source-connection.yaml",
     ),
+    "tag-value-whitespace": KnownBug(
+        "the loader's tag value check takes any white space (\\s), so a tab or line break "
+        "passes it and then fails E3031 (AWS's tag characters allow only \\p{Z} spaces)",
+        f'blueprint: web-app\n{_SOURCE}\ntags: {{Team: "a\\tb"}}\n{_ENV}',
+        "stacks/build-projects.yaml",
+    ),
     "unused-artifact-bucket-parameter": KnownBug(
         "microservice (and multi-region) with tests: [] pass build-projects an "
         "ArtifactBucketName it never uses (W2001)",
         f"blueprint: microservice\n{_SOURCE}\ntests: []\n{_ENV}",
         "stacks/build-projects.yaml",
+    ),
+    "web-app-many-blue-green": KnownBug(
+        "CodeDeployServiceRole's inline policy grows per environment (~750-1,000 characters "
+        "a blue/green one, ~70 a rollback alarm): 6 blue/green environments (10 are allowed) "
+        "pass limits.py's IAM headroom, 8 IAM's 10,240; so do 5 environments with long names, "
+        "5 alarms each and 2 of them blue/green",
+        f"blueprint: web-app\n{_SOURCE}\nenvironments: ["
+        + ", ".join(f"{{name: e{i}, deploy: {{strategy: blue-green}}}}" for i in range(6))
+        + "]",
+    ),
+    "microservice-many-blue-green": KnownBug(
+        "each ECS blue/green environment adds ~1,300 characters to CodeDeployEcsServiceRole's "
+        "inline policy: 6 of them pass limits.py's IAM headroom; 8 also make root.yaml "
+        "larger than 51,200 bytes",
+        f"blueprint: microservice\n{_SOURCE}\nenvironments: ["
+        + ", ".join(f"{{name: e{i}, deploy: {{strategy: canary}}}}" for i in range(6))
+        + "]",
     ),
     "multi-region-target-region-lint": KnownBug(
         "multi-region lints every template in every target region, so a target region "
