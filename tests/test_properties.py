@@ -336,10 +336,31 @@ KNOWN_BUGS = {
         f"repository: acme/app, connection: create}}\n{_ENV}",
         "stacks/source-connection.yaml",
     ),
+    "cfn-reference-in-user-text": KnownBug(
+        "user text is written as plain strings, and E1029 refuses ${AWS::Region} (or ${Name} "
+        "of a parameter or resource of that template) outside Fn::Sub: multi-region wave "
+        "parameters, description, url, branch, build and test variables, smoke_test, approval "
+        "instructions, alarm names, s3 object_key, ticket_pattern, manifests, contract_tests",
+        "blueprint: multi-region\ntooling_account: '111111111111'\n"
+        f"{_SOURCE}\nenvironments: [{{name: dev, deploy: {{targets: "
+        "[{account: '222222222222', regions: [us-east-1]}], "
+        "parameters: {Bucket: 'logs-${AWS::Region}'}}}]",
+        "stacks/pipeline.yaml",
+    ),
     "tag-value-whitespace": KnownBug(
         "the loader's tag value check takes any white space (\\s), so a tab or line break "
         "passes it and then fails E3031 (AWS's tag characters allow only \\p{Z} spaces)",
         f'blueprint: web-app\n{_SOURCE}\ntags: {{Team: "a\\tb"}}\n{_ENV}',
+        "stacks/build-projects.yaml",
+    ),
+    "test-secret-repeats-build-secret": KnownBug(
+        "test layers get the build's secrets too, and a layer's own secret of the same name "
+        "passes the loader: the project lists it twice (I3037). A different source for the "
+        "name (build variable MODE, layer secret MODE) passes the lint, still defined twice",
+        f"blueprint: web-app\n{_SOURCE}\n"
+        "build: {secrets: [{name: NPM_TOKEN, source: secrets-manager, ref: app/npm}]}\n"
+        "tests: [{kind: unit, secrets: [{name: NPM_TOKEN, source: secrets-manager, "
+        f"ref: app/npm}}]}}]\n{_ENV}",
         "stacks/build-projects.yaml",
     ),
     "unused-artifact-bucket-parameter": KnownBug(
