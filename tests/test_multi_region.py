@@ -573,7 +573,7 @@ class TestCrossAccountRoles:
         """One target-roles stack per account (README step 2) serves every target region:
         the deploy role may create the application stack, and the execution role its
         functions, in each region a wave deploys to."""
-        assert f"--regions {HOME}" in reference_set.documents["README.md"]
+        assert f"--regions {HOME}" in reference_set.documents["LAUNCH.md"]
         template = prerequisites["prerequisites/target-roles.yaml"]
         deploy = role_statements(template, "CrossAccountDeployRole")
         execution = role_statements(template, "TargetExecutionRole")
@@ -862,7 +862,7 @@ class TestReadme:
     def test_three_steps_in_order_with_the_commands_filled_in(self, reference_set: TemplateSet):
         """Roles for the stores, roles in the targets, then the pipeline: each later step
         needs the roles of the one before, and every command is ready to paste."""
-        readme = reference_set.documents["README.md"]
+        readme = reference_set.documents["LAUNCH.md"]
         steps = readme_steps(readme)
         assert [s.split(".", 1)[0] for s in steps] == ["1", "2", "3"]
         stackset_roles, target_roles, pipeline = steps
@@ -888,16 +888,16 @@ class TestReadme:
         assert "{{" not in readme and "{%" not in readme
 
     def test_stacksets_readme_names_the_ous(self, stacksets_set: TemplateSet):
-        steps = readme_steps(stacksets_set.documents["README.md"])
+        steps = readme_steps(stacksets_set.documents["LAUNCH.md"])
         # StackSets mode needs no regional stores and no target roles: only the pipeline.
         assert [s.split(".", 1)[0] for s in steps] == ["1"]
-        readme = stacksets_set.documents["README.md"]
+        readme = stacksets_set.documents["LAUNCH.md"]
         assert f"StackSets uses its own roles in the OUs\n{OU_A}, {OU_B}" in readme
         assert "--stack-name mr-stacksets-pipeline" in steps[0]
 
     def test_stacksets_readme_describes_only_what_the_root_has(self, stacksets_set: TemplateSet):
         assert "RegionalArtifactStores" not in stacksets_set.root.to_dict()["Resources"]
-        assert "RegionalArtifactStores" not in stacksets_set.documents["README.md"]
+        assert "RegionalArtifactStores" not in stacksets_set.documents["LAUNCH.md"]
 
 
 # -- whole builds ----------------------------------------------------------------------------
@@ -926,6 +926,7 @@ def test_both_deploy_modes_build_lint_clean(tmp_path: Path, mode: str, mutate: M
         ("prerequisites/stackset-roles.yaml", cross_region),
         ("prerequisites/target-roles.yaml", cross_region),
         ("stacks/regional-artifact-store.yaml", cross_region),
+        ("LAUNCH.md", True),
         ("README.md", True),
     ):
         assert (folder / relative).is_file() == expected, relative

@@ -450,7 +450,7 @@ class MultiRegionBlueprint(Blueprint):
                     f"stacks/{regional.file_name}": regional.template,
                 }
             )
-        template_set.documents["README.md"] = self.readme(spec, names, tooling, ext)
+        template_set.documents["LAUNCH.md"] = self.launch_order(spec, names, tooling, ext)
         return template_set
 
     @staticmethod
@@ -481,7 +481,7 @@ class MultiRegionBlueprint(Blueprint):
                 waits = list(getattr(resource, "DependsOn", []) or [])
                 resource.DependsOn = sorted({*waits, stack_set.title})
 
-    def readme(
+    def launch_order(
         self, spec: MultiRegionSpec, names: Names, tooling: cross_account.Tooling, ext: str
     ) -> str:
         ous = sorted({t.ou for env in spec.environments for t in env.deploy.targets if t.ou})
@@ -491,7 +491,7 @@ class MultiRegionBlueprint(Blueprint):
         return render_template(
             "blueprints.multi_region",
             "starter",
-            "README.md.j2",
+            "LAUNCH.md.j2",
             spec=spec,
             names=names,
             tooling=tooling,
