@@ -1,0 +1,1 @@
+"""Standalone job workers shipped into generated pipelines (boto3 and the standard library only)."""
