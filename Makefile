@@ -45,7 +45,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix generator blueprints tests
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(TASKCAT_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
@@ -63,3 +63,19 @@ $(SCAN_STAMP): scan/requirements.txt
 
 scan: $(SCAN_STAMP)
 	$(SCAN_VENV)/bin/python -m scan
+
+# taskcat has its own virtualenv too: it pins jsonschema<4 and urllib3<2. tests/test_taskcat.py
+# loads every generated .taskcat.yml with it; `$(TASKCAT_VENV)/bin/taskcat test run` deploy-tests.
+TASKCAT_VENV := .venv-taskcat
+TASKCAT_STAMP := $(TASKCAT_VENV)/.installed
+
+$(TASKCAT_STAMP): tests/taskcat/requirements.txt
+	test -x $(TASKCAT_VENV)/bin/python || $(PYTHON) -m venv $(TASKCAT_VENV)
+	echo '*' > $(TASKCAT_VENV)/.gitignore
+	$(TASKCAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TASKCAT_VENV)/bin/python -m pip install --quiet -r tests/taskcat/requirements.txt
+	touch $(TASKCAT_STAMP)
+
+.PHONY: taskcat-venv
+taskcat-venv: $(TASKCAT_STAMP)
+test: $(TASKCAT_STAMP)  # built before pytest runs

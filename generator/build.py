@@ -22,6 +22,7 @@ from generator.lint.gate import (
     lint_all,
 )
 from generator.output_cache import OutputCache, RenderedSet
+from generator.review.documents import review_documents
 from generator.spec.loader import LoadedSpec, load_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -121,6 +122,7 @@ def _compose(
 ) -> Iterator[RenderedSet]:
     for done, item in enumerate(loaded, start=1):
         template_set: TemplateSet = item.blueprint.build(item.spec, template_format)
+        template_set.documents.update(review_documents(item, template_set))
         yield RenderedSet(
             template_set.pipeline,
             tuple(sorted(set(template_set.regions))),
@@ -209,6 +211,14 @@ def lint_staged(
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.rule, f.message)), stats
 
 
+class LintGateFailure(LintFailure):
+    """The lint gate's rejection; `findings` are what it found (`pipegen build --sarif`)."""
+
+    def __init__(self, message: str, findings: Sequence[Finding]) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
+
+
 def build(
     paths: Sequence[Path],
     out_dir: Path,
@@ -244,9 +254,10 @@ def build(
             rules=rules,
         )
         if findings:
-            raise LintFailure(
+            raise LintGateFailure(
                 "cfn-lint rejected the generated templates (a pipegen bug; nothing was written):\n"
-                + "\n".join(f"  {f}" for f in findings)
+                + "\n".join(f"  {f}" for f in findings),
+                findings,
             )
         result.pipelines = [s.pipeline for s in sets]
         with writer.output_lock(out_dir):

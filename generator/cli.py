@@ -111,6 +111,14 @@ def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
     type=click.Path(path_type=Path),
     help="A folder of cfn-lint custom rules the lint gate also runs (repeatable).",
 )
+@click.option(
+    "--sarif",
+    "sarif_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the lint findings to this file as SARIF 2.1.0 (GitHub code scanning); "
+    "written when the build passes (no results) and when lint fails it.",
+)
 def build(
     specs: tuple[Path, ...],
     out_dir: Path,
@@ -118,30 +126,41 @@ def build(
     jobs: int | None,
     no_cache: bool,
     rule_dirs: tuple[Path, ...],
+    sarif_file: Path | None,
 ) -> None:
     """Build SPECS (default: every spec in pipelines/) into OUT/<pipeline>/.
 
     Templates are linted before anything in OUT changes. Building all specs also removes
     the output of pipelines whose spec is gone.
     """
+    from generator.build import LintGateFailure
     from generator.build import build as run_build
     from generator.lint.cache import CACHE_ROOT
     from generator.lint.gate import rule_set
+    from generator.review.sarif import write_sarif
 
     paths, all_specs = _spec_paths(specs)
+    rules = rule_set(rule_dirs)
     started = time.perf_counter()
-    with _progress(len(paths)) as progress:
-        result = run_build(
-            paths,
-            out_dir,
-            template_format=template_format,
-            prune=all_specs,
-            cache_dir=None if no_cache else CACHE_ROOT,
-            workers=jobs or os.cpu_count() or 1,
-            progress=progress,
-            catalog=all_specs,
-            rules=rule_set(rule_dirs),
-        )
+    try:
+        with _progress(len(paths)) as progress:
+            result = run_build(
+                paths,
+                out_dir,
+                template_format=template_format,
+                prune=all_specs,
+                cache_dir=None if no_cache else CACHE_ROOT,
+                workers=jobs or os.cpu_count() or 1,
+                progress=progress,
+                catalog=all_specs,
+                rules=rules,
+            )
+    except LintGateFailure as failure:
+        if sarif_file is not None:  # before the failure exits 1
+            write_sarif(sarif_file, failure.findings, out_dir=out_dir, rules=rules)
+        raise
+    if sarif_file is not None:
+        write_sarif(sarif_file, [], out_dir=out_dir, rules=rules)
     elapsed = time.perf_counter() - started
     if len(result.pipelines) <= PLAIN_LIST_LIMIT or not sys.stdout.isatty():
         for name in result.pipelines:
@@ -188,6 +207,58 @@ def validate(specs: tuple[Path, ...]) -> None:
     paths, _ = _spec_paths(specs)
     for item in load_all(paths):
         click.echo(f"{item.display}: ok ({item.spec.blueprint} pipeline {item.spec.name})")
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text: a table; json: exact amounts as strings; markdown: the README section.",
+)
+@click.option(
+    "--no-free-tier",
+    is_flag=True,
+    help="Leave the account's free tiers out (other pipelines share the account).",
+)
+def cost(specs: tuple[Path, ...], output: str, no_free_tier: bool) -> None:
+    """Estimate what SPECS (default: every spec in pipelines/) cost a month.
+
+    From each spec's `usage:` and the templates it builds, at the list prices of
+    generator/data/prices.yaml. Nothing is written.
+    """
+    from decimal import Decimal
+
+    from generator.build import load_all
+    from generator.errors import SpecError
+    from generator.review import cost as costing
+
+    paths, _ = _spec_paths(specs)
+    estimates = []
+    problems = []
+    for item in load_all(paths):
+        template_set = item.blueprint.build(item.spec, "yaml")
+        try:
+            estimates.append(
+                costing.estimate(item, template_set, free_tier=False if no_free_tier else None)
+            )
+        except SpecError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise SpecError(problems)
+    total = sum((e.total_usd for e in estimates), Decimal(0))
+    if output == "json":
+        document = {"estimates": [e.to_dict() for e in estimates], "total_usd": str(total)}
+        click.echo(json.dumps(document, indent=2))
+        return
+    render = costing.render_markdown if output == "markdown" else costing.render_text
+    click.echo("\n".join(render(e) for e in estimates), nl=False)
+    if output == "text" and len(estimates) > 1:
+        free = "" if no_free_tier else " (each counting the free tiers; see --no-free-tier)"
+        click.echo(f"\n{len(estimates)} pipelines: {costing.money(total)} a month{free}")
 
 
 @main.command(name="list")
@@ -298,6 +369,88 @@ def publish(
         click.echo(line)
 
 
+def _diff_report(specs: tuple[Path, ...], out_dir: Path) -> Any:
+    """OUT against a fresh build of SPECS, made as `pipegen build` makes it (the portfolio too
+    when every spec is built), into a temporary folder: OUT itself is only read."""
+    import tempfile
+
+    from generator.build import build as run_build
+    from generator.errors import LintFailure
+    from generator.lint.cache import CACHE_ROOT
+    from generator.review.diff import compare_trees
+
+    paths, all_specs = _spec_paths(specs)
+    template_format = "json" if any(out_dir.glob("*/root.json")) else "yaml"
+    with tempfile.TemporaryDirectory(prefix="pipegen-diff-") as folder:
+        fresh = Path(folder) / "output"
+        try:
+            result = run_build(
+                paths,
+                fresh,
+                template_format=template_format,
+                prune=all_specs,
+                cache_dir=CACHE_ROOT,
+                workers=os.cpu_count() or 1,
+                catalog=all_specs,
+            )
+        except LintFailure as error:  # exit 1 means "differs" here
+            raise PipegenError(f"the fresh build failed, nothing to compare: {error}") from None
+        return compare_trees(out_dir, fresh, only=None if all_specs else result.pipelines)
+
+
+_DIFF_OUT = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="The output folder to compare with a fresh build.",
+)
+_DIFF_FORMAT = click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people; json: the structure documented in generator/review/diff.py.",
+)
+
+
+@main.command(name="diff")
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
+@_DIFF_OUT
+@_DIFF_FORMAT
+def diff_command(specs: tuple[Path, ...], out_dir: Path, output: str) -> None:
+    """What building SPECS (default: every spec in pipelines/) would change in OUT: resources,
+    parameters and outputs, template by template, with the resources CloudFormation will
+    REPLACE or delete and create again first. OUT is not changed.
+
+    Exit code: 0 nothing differs, 1 something differs, 2 bad input.
+    """
+    from generator.review.diff import render_json, render_text
+
+    report = _diff_report(specs, out_dir)
+    click.echo(render_json(report) if output == "json" else render_text(report))
+    sys.exit(1 if report.changed else 0)
+
+
+@main.command(name="check")
+@click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
+@_DIFF_OUT
+@_DIFF_FORMAT
+def check_command(specs: tuple[Path, ...], out_dir: Path, output: str) -> None:
+    """`pipegen diff`, quiet, for CI: one line per file of OUT that a build of SPECS would
+    change, nothing when OUT is fresh. Exit code: 0 fresh, 1 stale, 2 bad input.
+    """
+    from generator.review.diff import render_check, render_check_json
+
+    report = _diff_report(specs, out_dir)
+    text = render_check_json(report) if output == "json" else render_check(report)
+    if text:
+        click.echo(text)
+    sys.exit(1 if report.changed else 0)
+
+
 LINT_USAGE_EXIT = 32  # cfn-lint's code for input it cannot use; findings use 2, 4 and 8
 
 
@@ -371,8 +524,19 @@ def _regions(values: tuple[str, ...]) -> list[str]:
     type=click.Path(path_type=Path),
     help="A folder of extra cfn-lint rules (repeatable), run like --append-rules.",
 )
+@click.option(
+    "--sarif",
+    "sarif_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the findings to this file as SARIF 2.1.0 (what --format sarif prints).",
+)
 def lint(
-    files: tuple[Path, ...], output: str, regions: tuple[str, ...], rule_dirs: tuple[Path, ...]
+    files: tuple[Path, ...],
+    output: str,
+    regions: tuple[str, ...],
+    rule_dirs: tuple[Path, ...],
+    sarif_file: Path | None = None,
 ) -> None:
     """Lint CloudFormation templates (any, not only pipegen's) with cfn-lint's rules,
     pipegen's guardrails and pipeline semantics rules, and the rules in each --rules DIR.
@@ -390,6 +554,9 @@ def lint(
     except RuleSetError as error:
         raise click.BadParameter(str(error), param_hint="--rules") from None
     matches = report.lint_files(files, chosen, rules)
+    if sarif_file is not None:
+        sarif_file.parent.mkdir(parents=True, exist_ok=True)
+        sarif_file.write_text(report.render(matches, "sarif", len(files)) + "\n", encoding="utf-8")
     click.echo(report.render(matches, output, len(files)))
     sys.exit(report.exit_code(matches))
 

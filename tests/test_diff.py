@@ -335,18 +335,18 @@ def test_parameters_and_outputs_added_removed_and_changed(trees: tuple[Path, Pat
 
 def test_files_that_are_not_templates_are_listed_by_path(trees: tuple[Path, Path]) -> None:
     old, new = trees
-    (new / "web-app" / "README.md").write_text("# web-app\n")
+    (new / "web-app" / "NOTES.md").write_text("# web-app\n")
     (new / "web-app" / "app" / "buildspec.yml").write_text("version: 0.2\n")
     (old / "web-app" / "app" / "appspec.yml").unlink()
     report = compare_trees(old, new)
     assert [(f.path, f.status, f.template) for _, f in report.files()] == [
-        ("README.md", "added", False),
+        ("NOTES.md", "added", False),
         ("app/appspec.yml", "added", False),
         ("app/buildspec.yml", "modified", False),
     ]
     assert text_lines(report)[2:] == [
         "web-app (modified)",
-        "  README.md (added)",
+        "  NOTES.md (added)",
         "  app/appspec.yml (added)",
         "  app/buildspec.yml (modified)",
     ]
