@@ -8,6 +8,8 @@ from functools import cache
 from typing import Any, ClassVar
 
 from generator.assembly.assemble import TemplateSet
+from generator.components.chat import check_chat
+from generator.components.custom_actions import check_custom_actions
 from generator.spec.checks import SpecIssue, check_common
 from generator.spec.model import PipelineSpec
 
@@ -22,6 +24,8 @@ class Blueprint(ABC):
     def checks(self, spec: PipelineSpec[Any]) -> Iterator[SpecIssue]:
         """Cross-field rules; blueprints extend, and should keep, the common ones."""
         yield from check_common(spec)
+        yield from check_chat(spec)
+        yield from check_custom_actions(spec)
 
     @abstractmethod
     def build(self, spec: Any, template_format: str) -> TemplateSet:

@@ -8,8 +8,11 @@ iam, build-projects, deploy-targets and pipeline, in dependency order.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib.resources import files as package_files
 from typing import Any
 
 from awacs import cloudwatch as cw
@@ -22,7 +25,15 @@ from troposphere import GetAtt, Ref, Sub
 
 from generator.assembly.assemble import RootOutput, TemplateSet, assemble
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
-from generator.components import approval, codebuild, notifications, source
+from generator.components import (
+    approval,
+    chat,
+    codebuild,
+    custom_actions,
+    monitoring,
+    notifications,
+    source,
+)
 from generator.components.alarms import RollbackAlarm, alarm_arns
 from generator.components.artifact_store import artifact_store
 from generator.components.grants import artifact_read, artifact_write, key_use
@@ -32,6 +43,7 @@ from generator.naming import Names, environment_group
 from generator.pipeline_plan import (
     ActionEnvironment,
     AlarmWatch,
+    EntryCondition,
     OnFailure,
     PipelinePlan,
     RegionalStore,
@@ -51,6 +63,11 @@ TEST_ACTION_NAMES = {
 }
 # Fast layers first: unit tests and the scan run together, integration tests after them.
 TEST_RUN_ORDER = {"unit": 1, "contract": 1, "security-scan": 1, "integration": 2}
+
+
+@cache
+def job_worker_source() -> str:
+    return package_files("generator.workers").joinpath("job_worker.py").read_text(encoding="utf-8")
 
 
 def deploy_stage_name(environment: str) -> str:
@@ -105,6 +122,12 @@ class PipelineComposer:
             "deploy-targets", f"{spec.name}: deployment targets and rollback alarms", ext
         )
         self.pipeline_stack = ChildStack("pipeline", f"{spec.name}: the CodePipeline (V2)", ext)
+        self.custom_stack = ChildStack(
+            "custom-actions", f"{spec.name}: custom action types and their workers' roles", ext
+        )
+        self.monitor_stack = ChildStack(
+            "monitoring", f"{spec.name}: dashboard, execution-event log and alarms", ext
+        )
 
         self.store = artifact_store(
             self.store_stack,
@@ -127,6 +150,7 @@ class PipelineComposer:
             env.name: notifications.approver_email(env.name, gate.approvers_email)
             for env, gate in self.gates()
         }
+        alarm_arns, approval_alarm_arns = monitoring.alarm_publishers(self.names, list(gated))
         self.notifications = notifications.notifications(
             self.notify_stack,
             self.names,
@@ -134,7 +158,17 @@ class PipelineComposer:
             events_wanted=spec.notifications.events,
             email=notifications.notification_email(spec.notifications.email),
             approval_emails=gated,
+            alarm_arns=alarm_arns,
+            approval_alarm_arns=approval_alarm_arns,
         )
+        if spec.chat is not None:
+            chat.chat_channel(
+                self.notify_stack,
+                self.names,
+                settings=spec.chat,
+                key_arn=self.store.key_arn,
+                events_wanted=chat.chat_events(spec),
+            )
         self._roles: list[RoleBuilder] = []
         self._pipeline_role = RoleBuilder(
             logical_id="PipelineRole",
@@ -156,6 +190,10 @@ class PipelineComposer:
         self._project_arns: list[Any] = []
         self._smoke_project: Exported | None = None
         self._approver_policies: dict[str, Exported] = {}
+        self._approval_stages: dict[str, str] = {}  # environment -> the stage that approves it
+        self._gates: list[tuple[str, Any, str]] = []  # (environment, gate, its stage) opened
+        self._project_names: list[Exported] = []
+        self._rollback_alarms: list[RollbackAlarm] = []  # in this account and region
         self._managed_logs = False
 
     # -- roles -----------------------------------------------------------------------------
@@ -209,6 +247,7 @@ class PipelineComposer:
             log_retention_days=self.spec.log_retention_days,
         )
         self._project_arns.append(self.names.project_arn(self.names.project(spec.purpose)))
+        self._project_names.append(handle)
         return handle
 
     def codebuild_step(
@@ -392,7 +431,17 @@ class PipelineComposer:
         self._approver_policies[env.name] = approval.approver_policy(
             self.iam_stack, self.names, env.name, gate, stage
         )
+        self._approval_stages[env.name] = stage
+        self._gates.append((env.name, gate, stage))
         return gate, topic
+
+    def production_entry(self, index: int) -> EntryCondition | None:
+        """The release-branch check of environments[index] when it is production: a run of
+        any other branch fails there. None elsewhere, and for s3 sources (no branch)."""
+        branch = self.spec.release_branch_name()
+        if branch is None or index != self.spec.production_index():
+            return None
+        return source.release_branch_check(branch)
 
     def approval_stage(self, index: int, review_link: Any = None) -> Stage | None:
         """The gate in front of environments[index], linking the previous environment (its
@@ -404,7 +453,9 @@ class PipelineComposer:
         gate, topic = opened
         previous = self.spec.environments[index - 1].name
         link = review_link if review_link is not None else self.url_parameter(index - 1)
-        return approval.gate_stage(env.name, previous, gate, topic, link)
+        stage = approval.gate_stage(env.name, previous, gate, topic, link)
+        # Checked before the approvers are asked, not only before the deploy.
+        return replace(stage, entry=self.production_entry(index))
 
     def approval_step(
         self, index: int, *, instructions: str, review_link: StackValue | None, run_order: int
@@ -442,10 +493,13 @@ class PipelineComposer:
             category="Test",
         )
         self.watch_alarms(alarm_arns(self.names, list(alarms)))
+        if env.account is None and (env.region or self.spec.region) == self.spec.region:
+            self._rollback_alarms.extend(alarms)  # the dashboard names alarms of its own region
         return Stage(
             name=deploy_stage_name(env.name),
             steps=(*deploy_steps, smoke),
             on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
+            entry=self.production_entry(index),
             watch=AlarmWatch(
                 alarm_names=tuple(a.handle or a.name for a in alarms),
                 wait_minutes=env.bake_minutes,
@@ -515,6 +569,43 @@ class PipelineComposer:
         _, actions, _ = key_use(home_key)
         role.allow("UseRegionalArtifactKeys", actions, [s.key_arn(home_key) for s in stores])
 
+    def _worker_files(self) -> dict[str, str]:
+        """The job worker of the custom actions, and one environment file per action type."""
+        if not self.spec.custom_actions:
+            return {}
+        files = {"worker/job_worker.py": job_worker_source()}
+        for action in self.spec.custom_actions:
+            variables = custom_actions.worker_environment(action)
+            files[f"worker/{action.provider}-{action.version}.env"] = "".join(
+                f"{key}={shlex.quote(value)}\n" for key, value in sorted(variables.items())
+            )
+        return files
+
+    def _with_custom_actions(self, stages: Sequence[Stage]) -> list[Stage]:
+        """Each custom action joins the end of its stage; a stage that does not exist yet is
+        added after the last stage before the first deployment or approval."""
+        actions = self.spec.custom_actions
+        if not actions:
+            return list(stages)
+        custom_actions.custom_actions(
+            self.custom_stack, self.names, [a for a in actions if a.register_type]
+        )
+        result = list(stages)
+        for action in actions:
+            index = next((i for i, s in enumerate(result) if s.name == action.stage), None)
+            if index is None:
+                index = next(
+                    (i for i, s in enumerate(result) if s.name.startswith(("Deploy", "Approve"))),
+                    len(result),
+                )
+                result.insert(index, Stage(name=action.stage, steps=()))
+            stage = result[index]
+            order = max((step.run_order for step in stage.steps), default=0) + 1
+            result[index] = replace(
+                stage, steps=(*stage.steps, custom_actions.custom_step(action, order))
+            )
+        return result
+
     def compose(
         self,
         stages: Sequence[Stage],
@@ -528,6 +619,7 @@ class PipelineComposer:
         start_role_arn = self.role(start_role) if start_role else None
         if regional_stores:
             self._use_regional_stores(regional_stores)
+        stages = self._with_custom_actions(stages)
         self._emit_roles()
         plan = PipelinePlan(
             name=self.spec.name,
@@ -536,14 +628,30 @@ class PipelineComposer:
             role=Exported(
                 "iam", "PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role"
             ),
-            trigger=source.git_trigger(self.spec.source),
+            trigger=source.git_trigger(self.spec.source, self.spec.release_branch_name()),
             regional_stores=tuple(regional_stores),
         )
         pipeline(self.pipeline_stack, plan, self.store)
-        # Actions need their projects, groups and cluster access to exist before a run.
+        # Actions need their projects, groups, cluster access and action types before a run.
         self.pipeline_stack.after += [self.build_stack, self.deploy_stack]
+        if self.custom_stack.template.resources:
+            self.pipeline_stack.after.append(self.custom_stack)
         source.start_rule(self.pipeline_stack, self.names, self.spec.source, start_role_arn)
         pipeline_name = self.pipeline_stack.export("PipelineName", Ref("Pipeline"), "Pipeline name")
+        watched = monitoring.monitoring(
+            self.monitor_stack,
+            self.names,
+            key_arn=self.store.key_arn,
+            settings=self.spec.monitoring,
+            log_retention_days=self.spec.log_retention_days,
+            topic_arn=self.notifications.topic_arn,
+            approvals={
+                env: monitoring.ApprovalWatch(stage, self.notifications.approval_topic_arns[env])
+                for env, stage in self._approval_stages.items()
+            },
+            project_names=list(dict.fromkeys(self._project_names)),
+            deployment_alarms=self._rollback_alarms,
+        )
         children = [
             self.store_stack,
             *([self.source_stack] if self.source_stack else []),
@@ -551,7 +659,9 @@ class PipelineComposer:
             self.iam_stack,
             self.build_stack,
             self.deploy_stack,
+            self.custom_stack,
             self.pipeline_stack,
+            self.monitor_stack,
         ]
         standard_outputs = [
             RootOutput("PipelineName", pipeline_name, "Name of the pipeline"),
@@ -564,6 +674,14 @@ class PipelineComposer:
             ),
             RootOutput(
                 "NotificationTopicArn", self.notifications.topic_arn, "Pipeline event topic"
+            ),
+            RootOutput(
+                "DashboardUrl", watched.dashboard_url, "The pipeline's CloudWatch dashboard"
+            ),
+            RootOutput(
+                "PipelineEventsLogGroupName",
+                watched.log_group_name,
+                "Every pipeline, stage and action event (CloudWatch Logs Insights)",
             ),
             *[
                 RootOutput(
@@ -580,6 +698,16 @@ class PipelineComposer:
                 for env, policy in self._approver_policies.items()
             ],
         ]
+        guard = approval.separation_of_duties_policy(self.iam_stack, self.names, self._gates)
+        if guard is not None:
+            standard_outputs.append(
+                RootOutput(
+                    guard.name,
+                    guard,
+                    "Attach to everyone (or add to a permissions boundary): denies approving a "
+                    "gate to principals without its approver tag",
+                )
+            )
         if isinstance(self.connection, Exported):
             standard_outputs.append(
                 RootOutput(
@@ -602,7 +730,7 @@ class PipelineComposer:
             outputs=[*standard_outputs, *outputs],
             tags=tags,
             regions=regions,
-            files=files,
+            files={**(files or {}), **self._worker_files()},
             group_order=[
                 source.SOURCE_GROUP,
                 *[environment_group(env.name) for env in self.spec.environments],

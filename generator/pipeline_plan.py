@@ -14,6 +14,7 @@ from typing import Any, Literal
 from generator.assembly.stack import StackValue
 
 Category = Literal["Source", "Build", "Test", "Deploy", "Approval", "Invoke"]
+Owner = Literal["AWS", "ThirdParty", "Custom"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Step:
     timeout_minutes: int | None = None
     environment: tuple[tuple[str, str], ...] = ()  # action-level variables (EKS, Commands)
     region: str | None = None  # a cross-region action runs there
+    owner: Owner = "AWS"  # "Custom": a CustomActionType whose job workers poll for the job
+    version: str = "1"  # the action type's version (a custom action type sets its own)
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,31 @@ class AlarmWatch:
 
 
 @dataclass(frozen=True)
+class VariableCheck:
+    """A CodePipeline VariableCheck rule: compare a pipeline variable with a value."""
+
+    name: str  # the rule's name, shown in the console when the check fails
+    variable: str  # a reference such as #{SourceVariables.BranchName}
+    value: str
+    operator: Literal["EQ", "NE", "CONTAINS", "MATCHES"] = "EQ"
+
+
+@dataclass(frozen=True)
+class EntryCondition:
+    """Before the stage runs, evaluate these checks; if one fails, the stage fails (FAIL: the
+    execution stops there) or is skipped (SKIP)."""
+
+    checks: tuple[VariableCheck, ...]
+    result: Literal["FAIL", "SKIP"] = "FAIL"
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     steps: tuple[Step, ...]
     on_failure: OnFailure | None = None
     watch: AlarmWatch | None = None
+    entry: EntryCondition | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,11 @@ class GitTrigger:
     branch: str
     include_paths: tuple[str, ...] = ()
     exclude_paths: tuple[str, ...] = ()
+    extra_branches: tuple[str, ...] = ()  # pushes to these start the pipeline too
+
+    @property
+    def branches(self) -> list[str]:
+        return [self.branch, *(b for b in self.extra_branches if b != self.branch)]
 
 
 @dataclass(frozen=True)

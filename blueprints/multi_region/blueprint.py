@@ -257,6 +257,7 @@ class MultiRegionBlueprint(Blueprint):
                             for s in part
                         ),
                         on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
+                        entry=composer.production_entry(index) if number == 1 else None,
                     )
                 )
         return stages
@@ -355,6 +356,7 @@ class MultiRegionBlueprint(Blueprint):
                     name=deploy_stage_name(env.name),
                     steps=tuple(steps),
                     on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
+                    entry=composer.production_entry(index),
                 )
             )
         return stages

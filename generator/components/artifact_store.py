@@ -108,7 +108,7 @@ def key_policy(
     The account administers it; this pipeline's roles use it; account principals that IAM
     allows may decrypt through S3 (instance roles fetching revisions); CloudWatch Logs encrypts
     this pipeline's log groups; EventBridge publishes to its encrypted topics (the EventBridge
-    guide gives that grant without source conditions).
+    guide gives that grant without source conditions), and so do this pipeline's alarms.
     """
     return PolicyDocument(
         Version=POLICY_VERSION,
@@ -157,6 +157,19 @@ def key_policy(
                 Principal=Principal("Service", ["events.amazonaws.com"]),
                 Action=SERVICE_PUBLISH_ACTIONS,
                 Resource=["*"],
+            ),
+            Statement(
+                Sid="PipelineAlarmsPublishToEncryptedTopics",
+                Effect=Allow,
+                Principal=Principal("Service", ["cloudwatch.amazonaws.com"]),
+                Action=SERVICE_PUBLISH_ACTIONS,
+                Resource=["*"],
+                Condition=Condition(
+                    [
+                        StringEquals(same_account()),
+                        ArnLike({"aws:SourceArn": names.alarm_arn(f"{names.pipeline}-*")}),
+                    ]
+                ),
             ),
         ],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,56 +121,87 @@ def email_subscription(stack: ChildStack, logical_id: str, topic: sns.Topic, ema
     )
 
 
-def publish_only(
-    stack: ChildStack, topic: sns.Topic, sid: str, principal: Principal, condition: Condition
-) -> None:
-    """A topic policy with one statement: who may publish, under which condition."""
+def publish_statement(
+    topic: sns.Topic, sid: str, principal: Principal, condition: Condition
+) -> Statement:
+    """Who may publish to `topic`, under which condition."""
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Principal=principal,
+        Action=[sns_actions.Publish],
+        Resource=[topic.ref()],
+        Condition=condition,
+    )
+
+
+def publish_only(stack: ChildStack, topic: sns.Topic, statements: Sequence[Statement]) -> None:
+    """A topic policy whose statements say who may publish, and nothing else."""
     stack.add(
         sns.TopicPolicy(
             f"{topic.title}Policy",
             Topics=[topic.ref()],
-            PolicyDocument=PolicyDocument(
-                Version=POLICY_VERSION,
-                Statement=[
-                    Statement(
-                        Sid=sid,
-                        Effect=Allow,
-                        Principal=principal,
-                        Action=[sns_actions.Publish],
-                        Resource=[topic.ref()],
-                        Condition=condition,
-                    )
-                ],
-            ),
+            PolicyDocument=PolicyDocument(Version=POLICY_VERSION, Statement=list(statements)),
         )
     )
 
 
-def events_only_topic_policy(stack: ChildStack, topic: sns.Topic, rule_arns: list[Any]) -> None:
-    """Only this account's EventBridge rules may publish."""
-    publish_only(
-        stack,
-        topic,
-        "EventBridgeRulesOfThisAccountPublish",
-        Principal("Service", ["events.amazonaws.com"]),
-        Condition(
-            [
-                StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
-                ArnLike({"aws:SourceArn": rule_arns}),
-            ]
-        ),
+def alarms_publish(topic: sns.Topic, alarm_arns: Sequence[Any]) -> list[Statement]:
+    """CloudWatch publishes alarm notifications as its service principal: only for these alarms
+    of this account (none: no statement)."""
+    if not alarm_arns:
+        return []
+    return [
+        publish_statement(
+            topic,
+            "CloudWatchAlarmsOfThisPipelinePublish",
+            Principal("Service", ["cloudwatch.amazonaws.com"]),
+            Condition(
+                [
+                    StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
+                    ArnLike({"aws:SourceArn": list(alarm_arns)}),
+                ]
+            ),
+        )
+    ]
+
+
+def events_only_topic_policy(
+    stack: ChildStack, topic: sns.Topic, rule_arns: list[Any], alarm_arns: Sequence[Any] = ()
+) -> None:
+    """Only this account's EventBridge rules (and the given alarms) may publish."""
+    rules = (
+        [
+            publish_statement(
+                topic,
+                "EventBridgeRulesOfThisAccountPublish",
+                Principal("Service", ["events.amazonaws.com"]),
+                Condition(
+                    [
+                        StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
+                        ArnLike({"aws:SourceArn": rule_arns}),
+                    ]
+                ),
+            )
+        ]
+        if rule_arns
+        else []
     )
+    publish_only(stack, topic, [*rules, *alarms_publish(topic, alarm_arns)])
 
 
-def pipeline_roles_topic_policy(stack: ChildStack, topic: sns.Topic, names: Names) -> None:
-    """Only this pipeline's roles may publish (the approval action publishes as the pipeline)."""
-    publish_only(
-        stack,
+def pipeline_roles_topic_policy(
+    stack: ChildStack, topic: sns.Topic, names: Names, alarm_arns: Sequence[Any] = ()
+) -> None:
+    """Only this pipeline's roles may publish (the approval action publishes as the pipeline),
+    and the given alarms."""
+    roles = publish_statement(
         topic,
         "PipelineRolesPublish",
         account_root(),
         Condition(ArnLike({"aws:PrincipalArn": role_arn_pattern(names.pipeline)})),
     )
+    publish_only(stack, topic, [roles, *alarms_publish(topic, alarm_arns)])
 
 
 def event_rule(
@@ -219,21 +250,29 @@ def notifications(
     events_wanted: Sequence[str],
     email: RootParameter,
     approval_emails: dict[str, RootParameter],
+    alarm_arns: Sequence[Any] = (),
+    approval_alarm_arns: Mapping[str, Sequence[Any]] | None = None,
 ) -> Notifications:
-    """The pipeline's event topic, and one approval topic per gated environment."""
+    """The pipeline's event topic, and one approval topic per gated environment.
+
+    `alarm_arns` may publish to the event topic, `approval_alarm_arns[env]` to env's approval
+    topic (CloudWatch alarms of `monitoring`, by their fixed names).
+    """
     key = stack.use(key_arn)
     topic = encrypted_topic(stack, "PipelineEventsTopic", f"{names.pipeline} pipeline events", key)
     email_subscription(stack, "PipelineEventsEmail", topic, stack.use(email))
     rules = [event_rule(stack, n, names.pipeline, topic) for n in pipeline_notices(events_wanted)]
     rule_arns: list[Any] = [Sub(f"${{{rule.title}.Arn}}") for rule in rules]
-    if rule_arns:
-        events_only_topic_policy(stack, topic, rule_arns)
+    if rule_arns or alarm_arns:
+        events_only_topic_policy(stack, topic, rule_arns, alarm_arns)
     approval_topics: dict[str, Exported] = {}
     for env, parameter in approval_emails.items():
         logical = f"{env.capitalize()}ApprovalTopic"
         gate_topic = encrypted_topic(stack, logical, f"{names.pipeline} approve {env}", key)
         email_subscription(stack, f"{logical}Email", gate_topic, stack.use(parameter))
-        pipeline_roles_topic_policy(stack, gate_topic, names)
+        pipeline_roles_topic_policy(
+            stack, gate_topic, names, (approval_alarm_arns or {}).get(env, ())
+        )
         approval_topics[env] = stack.export(
             f"{env.capitalize()}ApprovalTopicArn", gate_topic.ref(), f"Approval topic for {env}"
         )

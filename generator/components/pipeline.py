@@ -14,6 +14,7 @@ from generator.naming import Names
 from generator.pipeline_plan import (
     ActionEnvironment,
     AlarmWatch,
+    EntryCondition,
     JsonText,
     OnFailure,
     PipelinePlan,
@@ -40,7 +41,7 @@ def render_step(stack: ChildStack, step: Step) -> codepipeline.Actions:
     props: dict[str, Any] = {
         "Name": step.name,
         "ActionTypeId": codepipeline.ActionTypeId(
-            Category=step.category, Owner="AWS", Provider=step.provider, Version="1"
+            Category=step.category, Owner=step.owner, Provider=step.provider, Version=step.version
         ),
         "Configuration": _resolve(stack, dict(step.configuration)),
         "RunOrder": step.run_order,
@@ -96,11 +97,34 @@ def success_conditions(stack: ChildStack, watch: AlarmWatch) -> codepipeline.Suc
     )
 
 
+def entry_conditions(entry: EntryCondition) -> codepipeline.BeforeEntryConditions:
+    """BeforeEntry takes exactly one condition; its rules must all pass."""
+    rules = [
+        codepipeline.RuleDeclaration(
+            Name=check.name,
+            RuleTypeId=codepipeline.RuleTypeId(
+                Category="Rule", Owner="AWS", Provider="VariableCheck", Version="1"
+            ),
+            Configuration={
+                "Variable": check.variable,
+                "Operator": check.operator,
+                "Value": check.value,
+            },
+        )
+        for check in entry.checks
+    ]
+    return codepipeline.BeforeEntryConditions(
+        Conditions=[codepipeline.Condition(Result=entry.result, Rules=rules)]
+    )
+
+
 def render_stage(stack: ChildStack, stage: Stage, execution_mode: str) -> codepipeline.Stages:
     props: dict[str, Any] = {
         "Name": stage.name,
         "Actions": [render_step(stack, step) for step in stage.steps],
     }
+    if stage.entry is not None:
+        props["BeforeEntry"] = entry_conditions(stage.entry)
     if stage.on_failure is not None:
         props["OnFailure"] = failure_conditions(stage.on_failure)
     # A success condition can only roll back, which PARALLEL pipelines cannot do.
@@ -114,7 +138,7 @@ def render_trigger(plan: PipelinePlan) -> list[codepipeline.PipelineTriggerDecla
     if trigger is None:
         return []
     push: dict[str, Any] = {
-        "Branches": codepipeline.GitBranchFilterCriteria(Includes=[trigger.branch])
+        "Branches": codepipeline.GitBranchFilterCriteria(Includes=trigger.branches)
     }
     if trigger.include_paths or trigger.exclude_paths:
         paths: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from generator.components.artifact_store import ArtifactStore
 from generator.components.grants import Grant, artifact_read, artifact_write, key_use
 from generator.components.iam import RoleBuilder, action_role, service
 from generator.naming import Names, arn, literal
-from generator.pipeline_plan import GitTrigger, Step
+from generator.pipeline_plan import EntryCondition, GitTrigger, Step, VariableCheck
 from generator.spec.model import GIT_CONNECTION_PROVIDERS, Source
 
 SOURCE_ARTIFACT = "Source"
@@ -162,7 +162,9 @@ def source_step(source: Source, connection_arn: StackValue | None, role: Exporte
     )
 
 
-def git_trigger(source: Source) -> GitTrigger | None:
+def git_trigger(source: Source, release_branch: str | None = None) -> GitTrigger | None:
+    """Pushes to the source branch start the pipeline, and pushes to the release branch when
+    it is another one (their runs carry that branch: the trigger overrides BranchName)."""
     if not uses_connection(source):
         return None
     return GitTrigger(
@@ -170,6 +172,22 @@ def git_trigger(source: Source) -> GitTrigger | None:
         branch=source.branch,
         include_paths=tuple(source.file_paths.include),
         exclude_paths=tuple(source.file_paths.exclude),
+        extra_branches=(release_branch,) if release_branch else (),
+    )
+
+
+def release_branch_check(branch: str) -> EntryCondition:
+    """Fail a stage entered by a run of any branch but `branch`. The connection and CodeCommit
+    source actions output BranchName (the branch the run checked out); S3 sources have none."""
+    return EntryCondition(
+        checks=(
+            VariableCheck(
+                name="ReleaseBranchOnly",
+                variable=f"#{{{SOURCE_NAMESPACE}.BranchName}}",
+                value=branch,
+            ),
+        ),
+        result="FAIL",
     )
 
 

@@ -34,6 +34,7 @@ def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     yield from _check_build(spec)
     yield from _check_tests(spec)
     yield from _check_environments(spec)
+    yield from _check_release_branch(spec)
     if spec.log_retention_days not in LOG_RETENTION_DAYS:
         allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS if d >= 365)
         yield SpecIssue(
@@ -254,3 +255,38 @@ def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
                 ("environments", index, "retry_mode"),
                 "retry_mode applies only with on_failure: retry",
             )
+
+
+def _check_release_branch(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    """Production deploys only runs of one branch (see PipelineSpec.release_branch_name)."""
+    marked = [index for index, env in enumerate(spec.environments) if env.production]
+    for index in marked[1:]:
+        first = spec.environments[marked[0]].name
+        yield SpecIssue(
+            ("environments", index, "production"),
+            f"environments[{marked[0]}] ({first}) is already production; mark one environment "
+            "production: true (later environments are reached only through it)",
+        )
+    branch = spec.release_branch
+    if branch is None:
+        return
+    source = spec.source
+    if source.provider == "s3":
+        yield SpecIssue(
+            ("release_branch",),
+            "provider s3 has no branch to check, so production cannot be limited to one; "
+            "remove release_branch",
+        )
+    elif re.search(r"[\s*?\[\]]", branch):
+        yield SpecIssue(
+            ("release_branch",),
+            f"{branch!r} is not a branch name: production compares it with the run's branch "
+            "exactly, so it takes no spaces or glob characters (* ? [ ])",
+        )
+    elif source.provider == "codecommit" and branch != source.branch:
+        yield SpecIssue(
+            ("release_branch",),
+            f"the CodeCommit source action always checks out source.branch ({source.branch!r}), "
+            f"so no run would reach production; set release_branch to {source.branch!r} or "
+            "remove it",
+        )

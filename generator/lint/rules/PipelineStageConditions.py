@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
-from generator.lint.rules._helpers import MISSING, UNKNOWN, PathT, alternatives, items, lookup
+from generator.lint.rules._helpers import (
+    MISSING,
+    UNKNOWN,
+    PathT,
+    alternatives,
+    is_intrinsic,
+    items,
+    lookup,
+)
 from generator.lint.rules._pipeline import Pipeline, Stage, literal, pipelines, where
 
 # The results each kind of condition takes (CodePipeline user guide, "Configure conditions for a
@@ -21,6 +30,9 @@ ARTICLE = {"BeforeEntry": "a", "OnFailure": "an", "OnSuccess": "an"}
 FAILURE_RESULTS = RESULTS["OnFailure"]  # the OnFailure block's own Result
 MAX_RULES = 5
 ALARM_RULE_KEYS = ("AlarmName", "AlarmStates", "WaitTime")
+# The VariableCheck rule reference: all three keys are required.
+VARIABLE_CHECK_KEYS = ("Variable", "Value", "Operator")
+VARIABLE_CHECK_OPERATORS = ("EQ", "NE", "CONTAINS", "MATCHES")
 
 
 class PipelineStageConditions(CloudFormationLintRule):  # type: ignore[misc]
@@ -30,8 +42,10 @@ class PipelineStageConditions(CloudFormationLintRule):  # type: ignore[misc]
         "Stage conditions of an AWS::CodePipeline::Pipeline: BeforeEntry conditions result in "
         "FAIL or SKIP, OnFailure in ROLLBACK or RETRY (its own Result RETRY with a "
         "RetryConfiguration) and OnSuccess in ROLLBACK; a condition has at most 5 rules, each "
-        "with RuleTypeId Category 'Rule', and a CloudWatchAlarm rule names its AlarmName; the "
-        "Source stage cannot roll back, and neither can a PARALLEL pipeline."
+        "with RuleTypeId Category 'Rule'; a CloudWatchAlarm rule names its AlarmName, and a "
+        "VariableCheck rule has a Variable reference (#{Namespace.Name}), a Value and an "
+        "Operator of EQ, NE, CONTAINS or MATCHES; the Source stage cannot roll back, and "
+        "neither can a PARALLEL pipeline."
     )
     source_url = "https://docs.aws.amazon.com/codepipeline/latest/userguide/stage-conditions.html"
     tags = ["pipegen", "semantics", "codepipeline", "stage-conditions"]
@@ -150,6 +164,8 @@ class PipelineStageConditions(CloudFormationLintRule):  # type: ignore[misc]
                 )
         for value, _ in lookup(rule, at, "RuleTypeId", "Provider"):
             provider = literal(value)
+        if provider == "VariableCheck":
+            self._variable_check(rule, at, matches)
         if provider != "CloudWatchAlarm":
             return
         configuration = rule.get("Configuration", MISSING)
@@ -179,5 +195,58 @@ class PipelineStageConditions(CloudFormationLintRule):  # type: ignore[misc]
                         [*config_path, key],
                         f"{where([*config_path, key])}: a CloudWatchAlarm rule takes "
                         f"{', '.join(ALARM_RULE_KEYS)}, not {key!r}; remove it",
+                    )
+                )
+
+    def _variable_check(self, rule: Mapping[str, Any], at: PathT, matches: list[RuleMatch]) -> None:
+        configuration = rule.get("Configuration", MISSING)
+        if not isinstance(configuration, Mapping) or is_intrinsic(configuration):
+            if configuration is MISSING:
+                matches.append(
+                    RuleMatch(
+                        at,
+                        f"{where(at)}: a VariableCheck rule without Configuration; set "
+                        "Configuration: {Variable: '#{Namespace.Name}', Operator: EQ, Value: ...}",
+                    )
+                )
+            return
+        config_path = [*at, "Configuration"]
+        missing = [key for key in VARIABLE_CHECK_KEYS if key not in configuration]
+        if missing:
+            matches.append(
+                RuleMatch(
+                    config_path,
+                    f"{where(config_path)}: a VariableCheck rule needs {', '.join(missing)}; "
+                    "set Variable (the #{Namespace.Name} to check), Operator and Value",
+                )
+            )
+        for key in configuration:
+            if key not in VARIABLE_CHECK_KEYS:
+                matches.append(
+                    RuleMatch(
+                        [*config_path, key],
+                        f"{where([*config_path, key])}: a VariableCheck rule takes "
+                        f"{', '.join(VARIABLE_CHECK_KEYS)}, not {key!r}; remove it",
+                    )
+                )
+        for value, spot in lookup(configuration, config_path, "Operator"):
+            operator = literal(value)
+            if isinstance(operator, str) and operator not in VARIABLE_CHECK_OPERATORS:
+                matches.append(
+                    RuleMatch(
+                        spot,
+                        f"{where(spot)}: VariableCheck Operator {operator!r} is not one of "
+                        f"{', '.join(VARIABLE_CHECK_OPERATORS)}",
+                    )
+                )
+        for value, spot in lookup(configuration, config_path, "Variable"):
+            variable = literal(value)
+            if isinstance(variable, str) and not re.fullmatch(r"#\{[^{}]+\.[^{}]+\}", variable):
+                matches.append(
+                    RuleMatch(
+                        spot,
+                        f"{where(spot)}: VariableCheck Variable {variable!r} is not a variable "
+                        "reference, so the check compares two constants; write it as "
+                        "#{Namespace.Name}, e.g. #{SourceVariables.BranchName}",
                     )
                 )
