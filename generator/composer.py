@@ -30,6 +30,7 @@ from generator.components import (
     chat,
     codebuild,
     custom_actions,
+    dora,
     monitoring,
     notifications,
     source,
@@ -569,6 +570,25 @@ class PipelineComposer:
         _, actions, _ = key_use(home_key)
         role.allow("UseRegionalArtifactKeys", actions, [s.key_arn(home_key) for s in stores])
 
+    def _dora_metrics(self, stages: Sequence[Stage]) -> list[dict[str, Any]]:
+        """The delivery metrics function, watching the last deploy stage; its dashboard widgets."""
+        production = next((s.name for s in reversed(stages) if s.name.startswith("Deploy")), None)
+        if not self.spec.dora or production is None:
+            return []
+        function = dora.dora_function(self.names, production)
+        role = self.role(
+            dora.dora_role(self.names, function, self.iam_stack.use(self.store.key_arn))
+        )
+        dora.dora_metrics(
+            self.monitor_stack,
+            self.names,
+            key_arn=self.store.key_arn,
+            production_stage=production,
+            log_retention_days=self.spec.log_retention_days,
+            role_arn=role,
+        )
+        return dora.dora_widgets(self.names, region=monitoring.REGION)
+
     def _worker_files(self) -> dict[str, str]:
         """The job worker of the custom actions, and one environment file per action type."""
         if not self.spec.custom_actions:
@@ -620,6 +640,7 @@ class PipelineComposer:
         if regional_stores:
             self._use_regional_stores(regional_stores)
         stages = self._with_custom_actions(stages)
+        dora_widgets = self._dora_metrics(stages)
         self._emit_roles()
         plan = PipelinePlan(
             name=self.spec.name,
@@ -651,6 +672,7 @@ class PipelineComposer:
             },
             project_names=list(dict.fromkeys(self._project_names)),
             deployment_alarms=self._rollback_alarms,
+            extra_widgets=dora_widgets,
         )
         children = [
             self.store_stack,

@@ -52,6 +52,7 @@ CONTENT_TYPES = {
     ".json": "application/json",
     ".zip": "application/zip",
     ".md": "text/markdown; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 SHA_METADATA = "sha256"
 

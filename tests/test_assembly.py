@@ -242,6 +242,7 @@ class TestContracts:
             "BuildProjectsStack",
             "DeployTargetsStack",
             "PipelineStack",
+            "MonitoringStack",
         ]
 
     def test_required_parameter_not_passed(self, web_app: TemplateSet):

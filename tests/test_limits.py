@@ -702,7 +702,7 @@ def test_a_forced_split_keeps_every_contract_and_passes_the_lint_gate(tmp_path: 
     assert sorted(f for f in files if f.startswith("stacks/")) == sorted(
         f"stacks/{p}.yaml" for p in parts
     )
-    review = {"README.md", "pipeline.svg", ".taskcat.yml"}  # written beside every set
+    review = {"README.md", "RUNBOOK.md", "pipeline.svg", ".taskcat.yml"}  # beside every set
     assert review <= set(files)
     templates = {f: data for f, data in files.items() if f not in review}
     assert templates == render_set(split, "yaml"), "the build renders exactly the split set"

@@ -152,7 +152,8 @@ def test_progress_is_plain_when_stdout_is_not_a_terminal(tmp_path: Path) -> None
     )
     lines = completed.stdout.splitlines()
     assert lines[:7] == [f"built {tmp_path / 'out'}/shop{i}/" for i in range(7)]
-    assert lines[-1].startswith("7 spec(s), 56 templates (")
+    # root, 7 children (monitoring included) and the local-root copy, for each of 7 specs
+    assert lines[-1].startswith("7 spec(s), 63 templates (")
     assert "\x1b[" not in completed.stdout, "escape codes in a non-terminal"
 
 

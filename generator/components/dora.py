@@ -39,10 +39,6 @@ def metric_namespace(names: Names) -> str:
     return f"pipegen/{names.pipeline}"
 
 
-def rule_name(names: Names) -> str:
-    return f"{names.pipeline}-dora-metrics"
-
-
 def dora_function(names: Names, production_stage: str) -> FunctionSpec:
     return FunctionSpec(
         logical_id="DoraMetrics",
@@ -106,7 +102,8 @@ def dora_metrics(
     rule = stack.add(
         events.Rule(
             "DoraMetricsRule",
-            Name=rule_name(names),
+            # No Name: CloudFormation names it after the stack, as Service Catalog launch roles
+            # require (rule/SC-...); the permission below refers to it by ARN.
             Description=f"Finished executions of pipeline {names.pipeline} to its DORA metrics",
             State="ENABLED",
             EventPattern={

@@ -436,6 +436,7 @@ def dashboard_body(
     approvals: Mapping[str, ApprovalWatch],
     projects: Sequence[StackValue | str],
     alarm_arns: Sequence[Any],
+    extra_widgets: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     ns = namespace(names)
     console = (
@@ -521,7 +522,7 @@ def dashboard_body(
                 "Average",
             ),
         ]
-    return {"widgets": laid_out(widgets)}
+    return {"widgets": laid_out([*widgets, *extra_widgets])}
 
 
 # -- the component ---------------------------------------------------------------------------
@@ -547,6 +548,7 @@ def monitoring(
     approvals: Mapping[str, ApprovalWatch],
     project_names: Sequence[StackValue | str],
     deployment_alarms: Sequence[RollbackAlarm],
+    extra_widgets: Sequence[dict[str, Any]] = (),
 ) -> MonitoringOutputs:
     """The pipeline's event log, metrics, dashboard and alarms.
 
@@ -574,7 +576,13 @@ def monitoring(
             f"pipeline {names.pipeline}: {len(alarm_arns)} alarms do not fit one dashboard "
             f"alarm widget (at most {MAX_DASHBOARD_ALARMS})"
         )
-    body = dashboard_body(names, approvals=approvals, projects=project_names, alarm_arns=alarm_arns)
+    body = dashboard_body(
+        names,
+        approvals=approvals,
+        projects=project_names,
+        alarm_arns=alarm_arns,
+        extra_widgets=extra_widgets,
+    )
     dashboard = stack.add(
         cloudwatch.Dashboard(
             "PipelineDashboard",

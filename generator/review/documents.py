@@ -1,10 +1,11 @@
 """The reviewable files written beside every pipeline's templates: README.md (what it does,
-its parameters, roles and cost), pipeline.svg (the diagram) and .taskcat.yml (a deploy test)."""
+its parameters, roles and cost), RUNBOOK.md (the commands to operate it), pipeline.svg (the
+diagram) and .taskcat.yml (a deploy test)."""
 
 from __future__ import annotations
 
 from generator.assembly.assemble import TemplateSet
-from generator.review import cost, diagram, docs, taskcat
+from generator.review import cost, diagram, docs, runbook, taskcat
 from generator.review.pipeline_view import pipeline_view
 from generator.spec.loader import LoadedSpec
 
@@ -24,6 +25,7 @@ def review_documents(loaded: LoadedSpec, template_set: TemplateSet) -> dict[str,
             cost_markdown=cost.render_markdown(estimate),
             launch_notes=LAUNCH_NOTES if LAUNCH_NOTES in template_set.documents else None,
         ),
+        "RUNBOOK.md": runbook.runbook(view),
         "pipeline.svg": diagram.svg(view),
         # The pipeline stack is launched in its home region only (named roles would clash).
         ".taskcat.yml": taskcat.taskcat_config(template_set, regions=[spec.region]),

@@ -27,6 +27,18 @@ class ActionView:
     account: str  # the account it acts in: an id, or "pipeline" for the pipeline's own
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    # What the action works on, by name ("" where it does not apply): for runbook commands.
+    # A value from a root parameter reads "${Name}".
+    project: str = ""  # CodeBuild project
+    log_group: str = ""  # the CodeBuild project's or Lambda function's log group
+    application: str = ""  # CodeDeploy application (CodeDeploy, CodeDeployToECS)
+    deployment_group: str = ""  # CodeDeploy deployment group
+    stack_name: str = ""  # CloudFormation stack
+    change_set: str = ""  # CloudFormation change set
+    action_mode: str = ""  # CloudFormation: CHANGE_SET_REPLACE, CHANGE_SET_EXECUTE, CREATE_UPDATE
+    cluster: str = ""  # ECS or EKS cluster
+    service: str = ""  # ECS service
+    function: str = ""  # Lambda function
 
 
 @dataclass(frozen=True)
@@ -323,6 +335,46 @@ _DESCRIBERS: dict[str, Callable[[Callable[[str], str]], str]] = {
     "Lambda": lambda v: f"invokes Lambda function {v('FunctionName')}",
 }
 
+# ActionView field -> the configuration key that names it, per provider.
+_TARGETS: dict[str, dict[str, str]] = {
+    "CodeBuild": {"project": "ProjectName"},
+    "CodeDeploy": {"application": "ApplicationName", "deployment_group": "DeploymentGroupName"},
+    "CodeDeployToECS": {
+        "application": "ApplicationName",
+        "deployment_group": "DeploymentGroupName",
+    },
+    "CloudFormation": {
+        "stack_name": "StackName",
+        "change_set": "ChangeSetName",
+        "action_mode": "ActionMode",
+    },
+    "ECS": {"cluster": "ClusterName", "service": "ServiceName"},
+    "EKS": {"cluster": "ClusterName"},
+    "Lambda": {"function": "FunctionName"},
+}
+
+
+def _targets(
+    templates: _Templates, path: str, provider: str, configuration: dict[str, Any]
+) -> dict[str, str]:
+    """The ActionView fields naming what an action works on, and where its logs are."""
+    found = {
+        name: templates.text(path, configuration[key])
+        for name, key in _TARGETS.get(provider, {}).items()
+        if key in configuration
+    }
+    if "project" in found:
+        group = f"/aws/codebuild/{found['project']}"
+        project = templates.resource_at(path, configuration["ProjectName"])
+        if project is not None:
+            logs = project[2].get("Properties", {}).get("LogsConfig", {})
+            named = logs.get("CloudWatchLogs", {}).get("GroupName")
+            group = templates.text(project[0], named) if named else group
+        found["log_group"] = group
+    if "function" in found:
+        found["log_group"] = f"/aws/lambda/{found['function']}"
+    return found
+
 
 def pipeline_view(template_set: TemplateSet, region: str, description: str = "") -> PipelineView:
     """The view of one built pipeline. `region`: where its stack is launched."""
@@ -366,6 +418,12 @@ def pipeline_view(template_set: TemplateSet, region: str, description: str = "")
                     account=account,
                     inputs=tuple(a["Name"] for a in action.get("InputArtifacts", [])),
                     outputs=tuple(a["Name"] for a in action.get("OutputArtifacts", [])),
+                    **_targets(
+                        templates,
+                        pipeline_path,
+                        type_id["Provider"],
+                        action.get("Configuration", {}),
+                    ),
                 )
             )
         stages.append(

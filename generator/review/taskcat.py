@@ -131,6 +131,10 @@ def placeholder(name: str, spec: Mapping[str, Any], project: str) -> str:
     does not know yet), the first; tests/test_taskcat.py checks every committed spec."""
     candidates = [make(name) for ending, make in _BY_NAME if name.endswith(ending)]
     candidates += [str(v) for v in spec.get("AllowedValues", [])]
+    # A description's own example ("..., such as T0123ABCD.") fits shapes known to its author.
+    example = re.search(r"such as (\S+?)\.?(?:\s|$)", str(spec.get("Description", "")))
+    if example:
+        candidates.append(example.group(1))
     if spec.get("Type") == "Number":
         candidates.append(str(spec.get("MinValue", 1)))
     candidates += [

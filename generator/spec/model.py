@@ -829,17 +829,18 @@ class Audit(StrictModel):
     )
     log_retention_days: int = Field(
         default=365,
-        description="Retention of the audit log groups (trail and pipeline events); one of "
-        "CloudWatch Logs' retention values.",
+        description="Retention of the audit log groups (trail and pipeline events): one of "
+        "CloudWatch Logs' retention values, at least 365.",
     )
 
     @field_validator("log_retention_days")
     @classmethod
     def _cloudwatch_retention(cls, days: int) -> int:
-        if days not in LOG_RETENTION_DAYS:
-            allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS if d >= 365)
+        if days not in LOG_RETENTION_DAYS or days < 365:
             raise ValueError(
-                f"{days} is not a CloudWatch Logs retention period; use one of {allowed}"
+                f"{days} is not a CloudWatch Logs retention period of at least the 365 days "
+                f"audits expect; use one of {allowed}"
             )
         return days
 
