@@ -8,8 +8,11 @@ from functools import cache
 from typing import Any, ClassVar
 
 from generator.assembly.assemble import TemplateSet
+from generator.components.chaos import check_chaos
 from generator.components.chat import check_chat
 from generator.components.custom_actions import check_custom_actions
+from generator.components.feature_flags import check_feature_flags
+from generator.components.load_test import check_load_test
 from generator.spec.checks import SpecIssue, check_common
 from generator.spec.model import PipelineSpec
 
@@ -26,6 +29,9 @@ class Blueprint(ABC):
         yield from check_common(spec)
         yield from check_chat(spec)
         yield from check_custom_actions(spec)
+        yield from check_load_test(spec)
+        yield from check_chaos(spec)
+        yield from check_feature_flags(spec)
 
     @abstractmethod
     def build(self, spec: Any, template_format: str) -> TemplateSet:

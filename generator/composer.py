@@ -21,18 +21,23 @@ from awacs import s3 as s3_actions
 from awacs import sns as sns_actions
 from awacs import sts
 from awacs.aws import Condition, StringEquals
-from troposphere import GetAtt, Ref, Sub
+from troposphere import AWSObject, GetAtt, Ref, Sub
 
 from generator.assembly.assemble import RootOutput, TemplateSet, assemble
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components import (
     approval,
+    audit,
+    chaos,
     chat,
     codebuild,
     custom_actions,
     dora,
+    feature_flags,
+    load_test,
     monitoring,
     notifications,
+    self_update,
     source,
 )
 from generator.components.alarms import RollbackAlarm, alarm_arns
@@ -54,6 +59,7 @@ from generator.pipeline_plan import (
 from generator.spec.model import Environment, PipelineSpec, TestStage
 
 BUILD_ARTIFACT = "BuildOutput"
+SOURCE_STAGE = "Source"
 BUILD_NAMESPACE = "BuildVariables"
 URL_PATTERN = r'^https?://[^\s"\\]+$'  # no quote or backslash: it is embedded in JSON
 TEST_ACTION_NAMES = {
@@ -126,6 +132,9 @@ class PipelineComposer:
         self.custom_stack = ChildStack(
             "custom-actions", f"{spec.name}: custom action types and their workers' roles", ext
         )
+        self.audit_stack = ChildStack(
+            "audit", f"{spec.name}: CloudTrail trail, audit log and its locked bucket", ext
+        )
         self.monitor_stack = ChildStack(
             "monitoring", f"{spec.name}: dashboard, execution-event log and alarms", ext
         )
@@ -195,6 +204,8 @@ class PipelineComposer:
         self._gates: list[tuple[str, Any, str]] = []  # (environment, gate, its stage) opened
         self._project_names: list[Exported] = []
         self._rollback_alarms: list[RollbackAlarm] = []  # in this account and region
+        self._flags: feature_flags.FlagResources | None = None
+        self._flags_role: Exported | None = None
         self._managed_logs = False
 
     # -- roles -----------------------------------------------------------------------------
@@ -291,7 +302,7 @@ class PipelineComposer:
                 self.pipeline_role_arn,
             )
         )
-        return Stage("Source", (source.source_step(self.spec.source, self.connection, role),))
+        return Stage(SOURCE_STAGE, (source.source_step(self.spec.source, self.connection, role),))
 
     def repository_build_project(self) -> codebuild.ProjectSpec:
         """The default build: the application repository's own buildspec."""
@@ -482,23 +493,23 @@ class PipelineComposer:
         says otherwise); a failure rolls the stage back (or retries), and after success the
         stage watches `alarms` for the bake time."""
         env = self.spec.environments[index]
+        url = target_url if target_url is not None else self.url_parameter(index)
+        deploy_steps = [*deploy_steps, *self._flags_steps(env.name, deploy_steps, alarms)]
         smoke = self.codebuild_step(
             "SmokeTest",
             self.smoke_test_project(),
             inputs=(source.SOURCE_ARTIFACT,),
             run_order=max(step.run_order for step in deploy_steps) + 1,
-            variables=(
-                ("TARGET_URL", target_url if target_url is not None else self.url_parameter(index)),
-                ("DEPLOY_ENVIRONMENT", env.name),
-            ),
+            variables=(("TARGET_URL", url), ("DEPLOY_ENVIRONMENT", env.name)),
             category="Test",
         )
+        after = self._after_smoke_test(env.name, smoke.run_order, url, alarms)
         self.watch_alarms(alarm_arns(self.names, list(alarms)))
         if env.account is None and (env.region or self.spec.region) == self.spec.region:
             self._rollback_alarms.extend(alarms)  # the dashboard names alarms of its own region
         return Stage(
             name=deploy_stage_name(env.name),
-            steps=(*deploy_steps, smoke),
+            steps=(*deploy_steps, smoke, *after),
             on_failure=OnFailure(mode=env.on_failure, retry_mode=env.retry_mode),
             entry=self.production_entry(index),
             watch=AlarmWatch(
@@ -506,6 +517,91 @@ class PipelineComposer:
                 wait_minutes=env.bake_minutes,
             ),
         )
+
+    def _flags_steps(
+        self, environment: str, deploy_steps: Sequence[Step], alarms: Sequence[RollbackAlarm]
+    ) -> list[Step]:
+        """With feature flags, the environment's AppConfig deploy after the code deploy; its
+        AppConfig environment rolls back on the same alarms."""
+        settings = self.spec.feature_flags
+        if settings is None:
+            return []
+        if self._flags is None:
+            self._flags = feature_flags.flag_application(self.deploy_stack, self.names, settings)
+            self._flags_role = self.action_role(
+                feature_flags.deploy_action_role(
+                    self.names, self.store, self.iam_stack, self.pipeline_role_arn
+                )
+            )
+        monitors = list(alarms)[: feature_flags.MAX_MONITORS]
+        alarm_role = (
+            self.role(feature_flags.alarm_role(self.names, environment, monitors))
+            if monitors
+            else None
+        )
+        feature_flags.flag_environment(
+            self.deploy_stack, self.names, self._flags, environment, monitors, alarm_role
+        )
+        assert self._flags_role is not None
+        return [
+            feature_flags.flags_step(
+                self._flags,
+                environment,
+                settings,
+                role=self._flags_role,
+                run_order=max(step.run_order for step in deploy_steps) + 1,
+            )
+        ]
+
+    def _after_smoke_test(
+        self,
+        environment: str,
+        smoke_order: int,
+        url: StackValue | str,
+        alarms: Sequence[RollbackAlarm],
+    ) -> list[Step]:
+        """The load test and the chaos experiment of the environment the spec names, in that
+        order, after its smoke test (never production: the spec check refuses it)."""
+        steps: list[Step] = []
+        order = smoke_order
+        load = self.spec.load_test
+        if load is not None and load.environment == environment:
+            order += 1
+            project = self.project(
+                load_test.load_test_project(self.spec, self.store, self.iam_stack)
+            )
+            steps.append(
+                self.codebuild_step(
+                    load_test.ACTION_NAME,
+                    project,
+                    inputs=(source.SOURCE_ARTIFACT,),
+                    run_order=order,
+                    variables=load_test.step_variables(self.spec, url),
+                    category="Test",
+                )
+            )
+        settings = self.spec.chaos
+        if settings is not None and settings.environment == environment:
+            order += 1
+            stops = list(alarms)[: chaos.MAX_STOP_CONDITIONS]
+            template_id = chaos.experiment_template(
+                self.deploy_stack,
+                self.names,
+                settings,
+                role_arn=self.role(chaos.experiment_role(self.names, settings)),
+                alarms=stops,
+                key_arn=self.store.key_arn,
+                log_retention_days=self.spec.log_retention_days,
+            )
+            runner = self.project(
+                chaos.runner_project(self.names, settings, stops, image=self.spec.build.image)
+            )
+            steps.append(
+                chaos.chaos_step(
+                    settings, runner, template_id, role=self._build_action_role, run_order=order
+                )
+            )
+        return steps
 
     def environment_stages(
         self, index: int, deploy_steps: Sequence[Step], alarms: Sequence[RollbackAlarm]
@@ -570,6 +666,24 @@ class PipelineComposer:
         _, actions, _ = key_use(home_key)
         role.allow("UseRegionalArtifactKeys", actions, [s.key_arn(home_key) for s in stores])
 
+    def _self_update(self) -> self_update.SelfUpdate | None:
+        """The UpdatePipeline stage's parts; its project counts among the pipeline's."""
+        if not self.spec.self_update:
+            return None
+        update = self_update.self_update_stage(
+            self.names,
+            path=self_update.template_path(self.spec),
+            build_stack=self.build_stack,
+            iam_stack=self.iam_stack,
+            store=self.store,
+            action_role=self._build_action_role,
+            add_role=self.role,
+            log_retention_days=self.spec.log_retention_days,
+        )
+        self._project_arns.append(update.project_arn)
+        self._project_names.append(update.project)
+        return update
+
     def _dora_metrics(self, stages: Sequence[Stage]) -> list[dict[str, Any]]:
         """The delivery metrics function, watching the last deploy stage; its dashboard widgets."""
         production = next((s.name for s in reversed(stages) if s.name.startswith("Deploy")), None)
@@ -588,6 +702,12 @@ class PipelineComposer:
             role_arn=role,
         )
         return dora.dora_widgets(self.names, region=monitoring.REGION)
+
+    def _load_test_files(self) -> dict[str, str]:
+        """The baseline comparison the load test runs, for the repository root."""
+        if self.spec.load_test is None:
+            return {}
+        return {load_test.APP_FILE: load_test.perf_baseline_source()}
 
     def _worker_files(self) -> dict[str, str]:
         """The job worker of the custom actions, and one environment file per action type."""
@@ -634,12 +754,31 @@ class PipelineComposer:
         files: Mapping[str, str] | None = None,
         regions: Sequence[str] = (),
         regional_stores: Sequence[RegionalStore] = (),
+        root_resources: Sequence[AWSObject] = (),
     ) -> TemplateSet:
+        """The template set. `root_resources`: resources of the root itself besides the nested
+        stacks (multi-region's StackSet of regional stores); the self-update role covers them."""
         start_role = source.start_rule_role(self.names, self.spec.source)
         start_role_arn = self.role(start_role) if start_role else None
         if regional_stores:
             self._use_regional_stores(regional_stores)
         stages = self._with_custom_actions(stages)
+        update = self._self_update()
+        if update is not None:
+            source_at = next(i for i, s in enumerate(stages) if s.name == SOURCE_STAGE)
+            stages.insert(source_at + 1, update.stage)
+        trail = (
+            audit.audit(
+                self.audit_stack,
+                self.names,
+                self.spec.audit,
+                region=self.spec.region,
+                key_arn=self.store.key_arn,
+                add_role=self.role,
+            )
+            if self.spec.audit is not None
+            else None
+        )
         dora_widgets = self._dora_metrics(stages)
         self._emit_roles()
         plan = PipelinePlan(
@@ -651,6 +790,7 @@ class PipelineComposer:
             ),
             trigger=source.git_trigger(self.spec.source, self.spec.release_branch_name()),
             regional_stores=tuple(regional_stores),
+            restart_on_update=update is not None,
         )
         pipeline(self.pipeline_stack, plan, self.store)
         # Actions need their projects, groups, cluster access and action types before a run.
@@ -684,7 +824,17 @@ class PipelineComposer:
             self.custom_stack,
             self.pipeline_stack,
             self.monitor_stack,
+            self.audit_stack,
         ]
+        if update is not None:
+            extra_root = {r.title: r.to_dict() for r in root_resources}
+            live = [c for c in children if c.template.resources]
+            self_update.scope_execution_role(
+                update,
+                self.names,
+                self.iam_stack,
+                self_update.stack_templates(live, root_resources=extra_root),
+            )
         standard_outputs = [
             RootOutput("PipelineName", pipeline_name, "Name of the pipeline"),
             RootOutput(
@@ -744,7 +894,7 @@ class PipelineComposer:
         regions = regions or sorted(
             {self.spec.region, *(e.region or self.spec.region for e in self.spec.environments)}
         )
-        return assemble(
+        template_set = assemble(
             pipeline=self.spec.name,
             description=self.spec.description
             or f"{self.blueprint} pipeline {self.spec.name} (pipegen)",
@@ -752,10 +902,19 @@ class PipelineComposer:
             outputs=[*standard_outputs, *outputs],
             tags=tags,
             regions=regions,
-            files={**(files or {}), **self._worker_files()},
+            files={**(files or {}), **self._worker_files(), **self._load_test_files()},
             group_order=[
                 source.SOURCE_GROUP,
                 *[environment_group(env.name) for env in self.spec.environments],
                 notifications.NOTIFICATIONS_GROUP,
+                self_update.SELF_UPDATE_GROUP,
+                audit.AUDIT_GROUP,
             ],
         )
+        for resource in root_resources:
+            template_set.root.add_resource(resource)
+        if update is not None:
+            template_set.documents.update(update.documents)
+        if trail is not None:
+            template_set.extra_templates.update(trail.extra_templates)
+        return template_set

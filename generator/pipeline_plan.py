@@ -134,6 +134,7 @@ class PipelinePlan:
     trigger: GitTrigger | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     regional_stores: tuple[RegionalStore, ...] = ()
+    restart_on_update: bool = False  # a pipeline that updates itself starts over when it does
 
     def steps(self) -> list[tuple[Stage, Step]]:
         return [(stage, step) for stage in self.stages for step in stage.steps]

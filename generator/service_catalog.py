@@ -58,7 +58,12 @@ from troposphere.servicecatalog import (
 from generator import __version__
 from generator.assembly.assemble import TEMPLATE_BUCKET, TEMPLATE_PREFIX, TEMPLATE_REGION
 from generator.assembly.stack import RootParameter, pascal
-from generator.components.iam import POLICY_VERSION, role_path, wildcard_only_actions
+from generator.components.iam import (
+    POLICY_VERSION,
+    role_path,
+    self_update_role_path,
+    wildcard_only_actions,
+)
 from generator.errors import AssemblyError, PipegenError
 from generator.output_cache import RenderedSet
 from generator.rendering import render
@@ -298,6 +303,36 @@ def _literal_role_arns(values: Sequence[Any], pipeline: str) -> list[str]:
     return found
 
 
+def _self_update_role(product: ProductTemplates) -> list[tuple[str | None, Grant]]:
+    """The role a self-updating pipeline updates its stack with lives outside the pipeline's
+    path (so that it cannot change itself); the launch role creates it too, and only it."""
+    path = self_update_role_path(product.pipeline)
+    if not any(
+        resource["Type"] == "AWS::IAM::Role" and resource.get("Properties", {}).get("Path") == path
+        for _, _, resource in product.resources()
+    ):
+        return []
+    actions = tuple(
+        f"iam:{a}"
+        for a in (
+            "CreateRole",
+            "DeleteRole",
+            "GetRole",
+            "UpdateRole",
+            "UpdateRoleDescription",
+            "UpdateAssumeRolePolicy",
+            "TagRole",
+            "UntagRole",
+            "ListRolePolicies",
+            "ListAttachedRolePolicies",
+            "AttachRolePolicy",
+            "DetachRolePolicy",
+        )
+    )
+    arn = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*"
+    return [("SelfUpdateRole", Grant(actions, (arn,)))]
+
+
 def launch_policy(product: ProductTemplates) -> LaunchPolicy:
     """What the launch role of `product` may do, derived from its resource types."""
     pipeline = product.pipeline
@@ -317,6 +352,7 @@ def launch_policy(product: ProductTemplates) -> LaunchPolicy:
             None,
             Grant(("cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate"), ("*",)),
         ),
+        *_self_update_role(product),
         # The nested stacks' templates, read by CloudFormation with the launch role.
         ("PublishedTemplates", Grant(("s3:GetObject",), (bucket_objects,))),
         # The copy of the root template Service Catalog keeps in a bucket of its own; AWS
@@ -506,7 +542,8 @@ def product_of(spec: PipelineSpec[Any], rendered: RenderedSet) -> Product:
         (relative, logical_id)
         for relative, logical_id, resource in product.resources()
         if resource["Type"] == "AWS::IAM::Role"
-        and resource.get("Properties", {}).get("Path") != role_path(rendered.pipeline)
+        and resource.get("Properties", {}).get("Path")
+        not in (role_path(rendered.pipeline), self_update_role_path(rendered.pipeline))
     ]
     if roles:
         listed = ", ".join(f"{relative}#{logical_id}" for relative, logical_id in roles)

@@ -240,23 +240,18 @@ class TestChecks:
         block = {
             "targets": {"web": WEB},
             "actions": [
-                {"action": "aws:ec2:reboot-instances", "start_after": ["ec2-reboot-instances"]},
-                {"action": "aws:ec2:reboot-instances", "name": "ec2-reboot-instances"},
+                {"action": "aws:ec2:reboot-instances", "name": "first", "start_after": ["first"]},
+                {"action": "aws:ec2:reboot-instances", "name": "first"},
                 {"action": "aws:ec2:stop-instances", "start_after": ["later"]},
             ],
         }
         assert issues(spec_of(block)) == [
             (
                 "chaos.actions[1].name",
-                "action name 'ec2-reboot-instances' is already used by actions[0]; give each "
-                "action its own name",
+                "action name 'first' is already used by actions[0]; give each action its own name",
             ),
             ("chaos.actions[0].start_after[0]", "an action cannot start after itself"),
-            (
-                "chaos.actions[2].start_after[0]",
-                "there is no action 'later'; name one of ec2-reboot-instances, "
-                "ec2-reboot-instances",
-            ),
+            ("chaos.actions[2].start_after[0]", "there is no action 'later'; name one of first"),
         ]
 
     def test_default_names_number_repeated_actions(self) -> None:
@@ -523,8 +518,7 @@ class TestRunner:
             "ALARM_NAMES": "shop-staging-target-5xx\nshop-staging-target-latency-p95",
             "MAX_WAIT_MINUTES": "60",
         }
-        commands = yaml.safe_load(project.buildspec)["phases"]["build"]["commands"]
-        assert commands == [f"(\n{chaos.runner_script()})"]
+        assert rendered_runner_command() == f"(\n{chaos.runner_script()})"
         template_id = Exported("deploy-targets", "StagingChaosExperimentTemplateId", "t", "t")
         handle = Exported("build-projects", "ChaosStagingProjectName", "p", "p")
         step = chaos.chaos_step(settings_of(), handle, template_id, role=ACTION_ROLE, run_order=4)
@@ -568,6 +562,19 @@ else:
 """
 
 
+def rendered_runner_command() -> str:
+    """The command as the built CodeBuild project carries it."""
+    stack = ChildStack("build-projects", "shop: projects")
+    project = chaos.runner_project(NAMES, settings_of(), ALARMS, image="aws/codebuild/x:5.0")
+    role = Exported("iam", "ChaosStagingProjectRoleArn", "r", "role")
+    codebuild.build_project(
+        stack, NAMES, project, role_arn=role, store=STORE, log_retention_days=365
+    )
+    props = resolved(stack.template.resources["ChaosStagingProject"])["Properties"]
+    (command,) = yaml.safe_load(props["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+    return str(command)
+
+
 def run_runner(
     tmp_path: Path, states: list[str], *, firing: str = "", wait_minutes: str = "60"
 ) -> tuple[int, str, list[list[str]]]:
@@ -591,7 +598,7 @@ def run_runner(
         "POLL_SECONDS": "0",
         "CODEBUILD_BUILD_ID": "shop-chaos-staging:42",
     }
-    command = yaml.safe_load(chaos.runner_buildspec())["phases"]["build"]["commands"][0]
+    command = rendered_runner_command()
     done = subprocess.run(
         ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -683,6 +690,22 @@ def test_templates_pass_cfn_lint_and_the_guardrails(tmp_path: Path) -> None:
     runner_role = iam.export(f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), "r")
     handle = codebuild.build_project(
         build, NAMES, project, role_arn=runner_role, store=STORE, log_retention_days=365
+    )
+    # Every pipeline's build-projects stack holds the build project, whose report group uses
+    # the artifact bucket; without one the runner alone leaves that parameter unused (W2001).
+    build_project = codebuild.ProjectSpec(
+        purpose="build",
+        description="build",
+        image="aws/codebuild/x:5.0",
+        compute_type="BUILD_GENERAL1_SMALL",
+        timeout_minutes=30,
+        buildspec="buildspec.yml",
+        inline=False,
+        reports=True,
+        writes_artifacts=True,
+    )
+    codebuild.build_project(
+        build, NAMES, build_project, role_arn=runner_role, store=STORE, log_retention_days=365
     )
     source = Step(
         name="Checkout",

@@ -5,6 +5,7 @@ cfn-lint run with the guardrail rules over the stacks that hold them."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,8 @@ class TestBuildspec:
             "releases/download/v0.54.0/k6-v0.54.0-linux-amd64.tar.gz",
             "mkdir -p /opt/load-tool",
             "tar -xzf /tmp/load-tool.tar.gz -C /opt/load-tool",
-            "ln -sf /opt/load-tool/k6-v0.54.0-linux-amd64/k6 /usr/local/bin/load-tool",
+            "printf '#!/bin/sh\\nexec /opt/load-tool/k6-v0.54.0-linux-amd64/k6 \"$@\"\\n' "
+            "> /usr/local/bin/load-tool && chmod +x /usr/local/bin/load-tool",
         ]
         build = phases["build"]["commands"]
         assert build[0].startswith("test -f perf_baseline.py || {")
@@ -184,7 +186,7 @@ class TestBuildspec:
             "https://archive.apache.org/dist/jmeter/binaries/apache-jmeter-5.6.3.tgz"
         )
         assert (
-            "apache-jmeter-5.6.3/bin/jmeter /usr/local/bin/load-tool"
+            "exec /opt/load-tool/apache-jmeter-5.6.3/bin/jmeter "
             in (phases["install"]["commands"][3])
         )
         assert phases["build"]["commands"][2] == (
@@ -208,6 +210,23 @@ class TestBuildspec:
             'JAVA_OPTS="-DTARGET_URL=$TARGET_URL" load-tool -sf load/simulations -s a.Sim '
             "-rf load-results -rm local -rd pipegen"
         )
+
+    def test_the_wrapper_runs_the_tool_from_its_own_path(self, tmp_path: Path) -> None:
+        """gatling.sh finds its home from $0: the wrapper execs it by its real path."""
+        spec = spec_of({"tool": "gatling", "script": "sims", "simulation": "a.Sim"})
+        wrapper = buildspec(spec)["phases"]["install"]["commands"][3]
+        home = tmp_path / "opt" / "gatling-charts-highcharts-bundle-3.10.5" / "bin"
+        home.mkdir(parents=True)
+        (home / "gatling.sh").write_text('#!/bin/sh\necho "$0" "$@"\n')
+        (home / "gatling.sh").chmod(0o755)
+        command = wrapper.replace("/opt/load-tool", str(tmp_path / "opt")).replace(
+            "/usr/local/bin", str(tmp_path)
+        )
+        subprocess.run(["bash", "-c", command], check=True)
+        done = subprocess.run(
+            [str(tmp_path / "load-tool"), "-s", "a b"], capture_output=True, text=True, check=True
+        )
+        assert done.stdout == f"{home / 'gatling.sh'} -s a b\n"
 
     def test_tolerance_and_release_branch(self) -> None:
         spec = spec_of(

@@ -261,7 +261,7 @@ class TestLifeCycle:
         assert "perf_baseline:" in capsys.readouterr().err
 
     def test_a_damaged_baseline_is_an_error_not_a_pass(self) -> None:
-        with pytest.raises(ResultsError, match="is damaged .* delete it to start a new one"):
+        with pytest.raises(ResultsError, match=r"is damaged .* delete it to start a new one"):
             Baseline.from_json('{"p95_ms": "fast", "error_rate": 0}', "s3://b/k")
 
     def test_baseline_json_round_trip(self) -> None:

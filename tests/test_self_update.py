@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 from pydantic import ValidationError
 from troposphere import GetAtt
@@ -425,7 +426,8 @@ class TestStage:
 
     def test_buildspec_runs_the_script_and_exports_its_variables(self, built: Built):
         project = built.resources(built.build)["SelfUpdateProject"]["Properties"]
-        buildspec = json.loads(project["Source"]["BuildSpec"])
+        buildspec = yaml.safe_load(project["Source"]["BuildSpec"])
+        assert buildspec["version"] == "0.2"
         assert buildspec["env"]["exported-variables"] == [
             "TEMPLATES_CHANGED",
             "TEMPLATE_PREFIX",
@@ -439,6 +441,19 @@ class TestStage:
         assert "--pipeline demo" in command
         assert source == ". ./self-update.env"
         assert "${" not in project["Source"]["BuildSpec"]  # no Fn::Sub needed, none implied
+
+    def test_buildspec_command_is_what_the_script_accepts(self):
+        import shlex
+
+        (command, _) = yaml.safe_load(su.buildspec(NAMES))["phases"]["build"]["commands"]
+        words = shlex.split(command.replace("$", "X_"))  # variables as stand-in values
+        assert words[:2] == ["python3", "X_SELF_UPDATE_PATH/scripts/publish_templates.py"]
+        parsed = pt.arguments(words[2:])
+        assert parsed.pipeline == PIPELINE
+        assert parsed.role_arn == "X_CLOUDFORMATION_ROLE_ARN"
+        assert parsed.bucket_region == "X_TEMPLATE_BUCKET_REGION"
+        assert parsed.prefix is None  # the base comes from the stack's own prefix
+        assert not parsed.no_update
 
     def test_project_is_hardened(self, built: Built):
         resources = built.resources(built.build)

@@ -46,6 +46,8 @@ DEFAULTS = Defaults(
     smoke_test=("true",),
 )
 STACKSET_OPERATION = "StackSet"
+REGIONAL_STORE = "regional-artifact-store"  # the child template of each regional store
+REGIONAL_STORES_STACKSET = "RegionalArtifactStores"  # the root's StackSet of them
 
 
 class MultiRegionBlueprint(Blueprint):
@@ -156,6 +158,7 @@ class MultiRegionBlueprint(Blueprint):
         else:
             stages += self.stackset_waves(spec, composer, app)
         other_regions = [r for r in spec.target_regions() if r != spec.region]
+        cross_region = self.cross_region(spec)
         template_set = composer.compose(
             stages,
             regions=sorted({spec.region, *spec.target_regions()}),
@@ -163,10 +166,32 @@ class MultiRegionBlueprint(Blueprint):
                 RegionalStore(region, cross_account.regional_bucket(names, tooling.account, region))
                 for region in other_regions
             ]
-            if self.cross_region(spec)
+            if cross_region
+            else [],
+            root_resources=[self.regional_stores(composer, tooling, other_regions, template_format)]
+            if cross_region
             else [],
         )
         return self.with_prerequisites(spec, template_set, names, tooling, app, readers)
+
+    @staticmethod
+    def regional_stores(
+        composer: PipelineComposer,
+        tooling: cross_account.Tooling,
+        regions: list[str],
+        template_format: str,
+    ) -> Any:
+        """The root's StackSet of regional stores (one store per region besides the
+        pipeline's), made from the primary key the artifact-store stack outputs."""
+        ext = "json" if template_format == "json" else "yaml"
+        url = Sub(
+            "https://${TemplateBucketName}.s3.${TemplateBucketRegion}.${AWS::URLSuffix}/"
+            f"${{TemplateKeyPrefix}}stacks/{REGIONAL_STORE}.{ext}"
+        )
+        primary = GetAtt(composer.store_stack.logical_id, "Outputs.ArtifactKeyArn")
+        return cross_account.regional_stores_stackset(
+            ChildStack("root", "root"), composer.names, tooling, regions, url, primary
+        )
 
     @staticmethod
     def cross_region(spec: MultiRegionSpec) -> bool:
@@ -419,7 +444,7 @@ class MultiRegionBlueprint(Blueprint):
             template_set.extra_templates[f"prerequisites/{targets.file_name}"] = targets.template
         if self.cross_region(spec):
             regional = ChildStack(
-                "regional-artifact-store", f"{spec.name}: artifact bucket and key of a region", ext
+                REGIONAL_STORE, f"{spec.name}: artifact bucket and key of a region", ext
             )
             primary = regional.template.add_parameter(
                 Parameter(
@@ -444,8 +469,7 @@ class MultiRegionBlueprint(Blueprint):
                 "stackset-roles", f"{spec.name}: StackSet roles for the regional stores", ext
             )
             cross_account.stackset_roles(admin, names, tooling)
-            other_regions = [r for r in spec.target_regions() if r != spec.region]
-            self.add_regional_stores(template_set, names, tooling, other_regions, regional)
+            self.wait_for_regional_stores(template_set)
             template_set.extra_templates.update(
                 {
                     f"prerequisites/{admin.file_name}": admin.template,
@@ -456,32 +480,15 @@ class MultiRegionBlueprint(Blueprint):
         return template_set
 
     @staticmethod
-    def add_regional_stores(
-        template_set: TemplateSet,
-        names: Names,
-        tooling: cross_account.Tooling,
-        regions: list[str],
-        regional: ChildStack,
-    ) -> None:
-        """The StackSet of regional stores goes into the root; the pipeline stack waits for
-        it, since CodePipeline checks its artifact stores when it is created."""
+    def wait_for_regional_stores(template_set: TemplateSet) -> None:
+        """CodePipeline checks its artifact stores when the pipeline is created: the pipeline
+        stack waits for the root's StackSet of regional stores."""
         root = template_set.root
-        url = Sub(
-            "https://${TemplateBucketName}.s3.${TemplateBucketRegion}.${AWS::URLSuffix}/"
-            f"${{TemplateKeyPrefix}}stacks/{regional.file_name}"
-        )
-        holder = ChildStack("root", "root")
-        store = next(c for c in template_set.children if c.name == "artifact-store")
-        primary = GetAtt(store.logical_id, "Outputs.ArtifactKeyArn")
-        stack_set = cross_account.regional_stores_stackset(
-            holder, names, tooling, regions, url, primary
-        )
-        root.add_resource(stack_set)
         for child in template_set.children:
             if child.name.startswith("pipeline"):
                 resource = root.resources[child.logical_id]
                 waits = list(getattr(resource, "DependsOn", []) or [])
-                resource.DependsOn = sorted({*waits, stack_set.title})
+                resource.DependsOn = sorted({*waits, REGIONAL_STORES_STACKSET})
 
     def launch_order(
         self, spec: MultiRegionSpec, names: Names, tooling: cross_account.Tooling, ext: str

@@ -206,8 +206,10 @@ def _tag(resource: Any, tags: Mapping[str, str]) -> None:
     if spec[0] is dict:  # a few types (SSM parameters, ...) take a plain map
         resource.Tags = {**dict(tags), **(existing or {})}
         return
-    # Others declare Tags with the Tags class or a validator that accepts it.
-    merged = Tags(**dict(tags))
+    # Others declare Tags with the Tags class or a validator that accepts it. A key the
+    # resource sets itself (a component tags for an IAM condition) is not repeated.
+    own = {t["Key"] for t in existing.to_dict()} if isinstance(existing, Tags) else set()
+    merged = Tags(**{k: v for k, v in tags.items() if k not in own})
     resource.Tags = merged + existing if existing is not None else merged
 
 

@@ -177,7 +177,9 @@ def experiment_role(names: Names, settings: Chaos) -> RoleBuilder:
     ssm_send: list[str] = []
     container_instances: list[str] = []
     for action in settings.actions:
-        known = catalog.actions[action.action]
+        known = catalog.actions.get(action.action)
+        if known is None:  # check_chaos reports it at its line first
+            raise AssemblyError(f"chaos: {action.action} is not in fis_actions.yaml")
         target = target_of(settings, action)
         for permission in known.permissions:
             if permission.scope == "targets" and target is not None:
@@ -192,8 +194,13 @@ def experiment_role(names: Names, settings: Chaos) -> RoleBuilder:
             else:
                 raise AssemblyError(f"{action.action}: unknown permission scope {permission.scope}")
             bucket += [a for a in permission.actions if a not in bucket]
+    sids: set[str] = set()
     for target, actions in on_targets.items():
         spec_target = settings.targets[target]
+        sid = f"ActOnTarget{_pascal(target)}"
+        while sid in sids:  # target names that differ only in case or punctuation
+            sid += "X"
+        sids.add(sid)
         resource_type = catalog.resource_types[spec_target.resource_type]
         condition = (
             Condition(
@@ -203,7 +210,7 @@ def experiment_role(names: Names, settings: Chaos) -> RoleBuilder:
             else None
         )
         role.allow(
-            f"ActOnTarget{_pascal(target)}",
+            sid,
             [_iam_action(a) for a in actions],
             [_target_resources(spec_target.resource_type)],
             condition,
@@ -583,7 +590,7 @@ def _check_action(
             yield SpecIssue(
                 (*at, "start_after", position),
                 f"there is no action {other!r}; name one of "
-                f"{', '.join(n for n in names if n != own)}",
+                f"{', '.join(dict.fromkeys(n for n in names if n != own))}",
             )
 
 

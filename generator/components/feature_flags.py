@@ -21,7 +21,7 @@ iam stack, so the role is scoped by the `pipegen:pipeline` tag those resources c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ class FlagResources:
     application: Exported
     profile: Exported
     strategy: Exported
-    environments: Mapping[str, Exported]
+    environments: dict[str, Exported]  # filled by flag_environment
 
 
 def location_uri(names: Names) -> str:
@@ -117,6 +117,15 @@ def feature_flag_resources(
     """The application, profile, strategy and one environment per (name, alarms, alarm role
     ARN) in the deploy-targets stack. An environment without alarms has no monitors (and needs
     no role)."""
+    resources = flag_application(stack, names, settings)
+    for name, alarms, role_arn in environments:
+        flag_environment(stack, names, resources, name, alarms, role_arn)
+    return resources
+
+
+def flag_application(stack: ChildStack, names: Names, settings: FeatureFlags) -> FlagResources:
+    """The application, its feature-flag profile and the deployment strategy; environments are
+    added one by one (`flag_environment`)."""
     application = stack.add(
         appconfig.Application(
             "FlagsApplication",
@@ -142,47 +151,20 @@ def feature_flag_resources(
             Tags=_tags(names),
         )
     )
+    strategy_props = strategy_properties(settings)
+    growth_type = strategy_props.pop("GrowthType")
     strategy = stack.add(
         appconfig.DeploymentStrategy(
             "FlagsDeploymentStrategy",
             Name=f"{names.pipeline}-flags",
             Description=f"Rollout of {names.pipeline}'s feature flags",
             Tags=_tags(names),
-            **strategy_properties(settings),
+            **strategy_props,
         )
     )
-    handles: dict[str, Exported] = {}
-    for name, alarms, role_arn in environments:
-        if len(alarms) > MAX_MONITORS:
-            raise AssemblyError(
-                f"feature flags in {name}: {len(alarms)} alarms, but an AppConfig environment "
-                f"watches at most {MAX_MONITORS}"
-            )
-        if alarms and role_arn is None:
-            raise AssemblyError(f"feature flags in {name}: alarms need the alarm role's ARN")
-        props: dict[str, Any] = {}
-        if alarms and role_arn is not None:
-            props["Monitors"] = [
-                appconfig.Monitor(
-                    AlarmArn=alarm_arn_in(stack, alarm), AlarmRoleArn=stack.use(role_arn)
-                )
-                for alarm in alarms
-            ]
-        environment = stack.add(
-            appconfig.Environment(
-                f"{name.capitalize()}FlagsEnvironment",
-                ApplicationId=app_id,
-                Name=name,
-                Description=f"{names.pipeline} {name}",
-                Tags=_tags(names, name),
-                **props,
-            )
-        )
-        handles[name] = stack.export(
-            f"{name.capitalize()}FlagsEnvironmentId",
-            GetAtt(environment, "EnvironmentId"),
-            f"AppConfig environment {name}",
-        )
+    # troposphere 4.11's GrowthType validator knows LINEAR only; the resource schema (which
+    # cfn-lint checks) takes LINEAR and EXPONENTIAL.
+    strategy.properties["GrowthType"] = growth_type
     return FlagResources(
         application=stack.export("FlagsApplicationId", app_id, "AppConfig application"),
         profile=stack.export(
@@ -193,8 +175,49 @@ def feature_flag_resources(
         strategy=stack.export(
             "FlagsDeploymentStrategyId", GetAtt(strategy, "Id"), "AppConfig deployment strategy"
         ),
-        environments=handles,
+        environments={},
     )
+
+
+def flag_environment(
+    stack: ChildStack,
+    names: Names,
+    resources: FlagResources,
+    name: str,
+    alarms: Sequence[RollbackAlarm],
+    role_arn: StackValue | None,
+) -> Exported:
+    """One AppConfig environment of `resources`' application, rolled back by `alarms`."""
+    if len(alarms) > MAX_MONITORS:
+        raise AssemblyError(
+            f"feature flags in {name}: {len(alarms)} alarms, but an AppConfig environment "
+            f"watches at most {MAX_MONITORS}"
+        )
+    if alarms and role_arn is None:
+        raise AssemblyError(f"feature flags in {name}: alarms need the alarm role's ARN")
+    props: dict[str, Any] = {}
+    if alarms and role_arn is not None:
+        props["Monitors"] = [
+            appconfig.Monitor(AlarmArn=alarm_arn_in(stack, alarm), AlarmRoleArn=stack.use(role_arn))
+            for alarm in alarms
+        ]
+    environment = stack.add(
+        appconfig.Environment(
+            f"{name.capitalize()}FlagsEnvironment",
+            ApplicationId=stack.use(resources.application),
+            Name=name,
+            Description=f"{names.pipeline} {name}",
+            Tags=_tags(names, name),
+            **props,
+        )
+    )
+    handle = stack.export(
+        f"{name.capitalize()}FlagsEnvironmentId",
+        GetAtt(environment, "EnvironmentId"),
+        f"AppConfig environment {name}",
+    )
+    resources.environments[name] = handle
+    return handle
 
 
 def deploy_action_role(

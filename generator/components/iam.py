@@ -34,6 +34,12 @@ def action_name(action: Action) -> str:
     return str(action.JSONrepr())
 
 
+def self_update_role_path(pipeline: str) -> str:
+    """The self-update stack role's path: outside `role_path`, whose roles it may manage, so
+    that it cannot change itself."""
+    return f"/pipegen-self-update/{pipeline}/"
+
+
 def role_path(pipeline: str) -> str:
     """Every role of a pipeline shares this path, so key policies can admit them all by ARN
     pattern without naming roles that do not exist yet (which would create a cycle)."""

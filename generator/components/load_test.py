@@ -83,7 +83,11 @@ def install_commands(settings: LoadTest, image: str) -> list[str]:
         "jmeter": f"/opt/load-tool/apache-jmeter-{version}/bin/jmeter",
         "gatling": f"/opt/load-tool/gatling-charts-highcharts-bundle-{version}/bin/gatling.sh",
     }[tool]
-    commands.append(f"ln -sf {binary} /usr/local/bin/load-tool")
+    # A wrapper, not a symlink: gatling.sh (and jmeter) find their home from their own path.
+    commands.append(
+        f"printf '#!/bin/sh\\nexec {binary} \"$@\"\\n' > /usr/local/bin/load-tool "
+        "&& chmod +x /usr/local/bin/load-tool"
+    )
     commands.append(
         "python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet 'boto3>=1.26,<2'"
     )

@@ -170,7 +170,7 @@ def pipeline(stack: ChildStack, plan: PipelinePlan, store: ArtifactStore) -> cod
         "PipelineType": "V2",
         "ExecutionMode": plan.execution_mode,
         "RoleArn": role_arn,
-        "RestartExecutionOnUpdate": False,
+        "RestartExecutionOnUpdate": plan.restart_on_update,
         **({} if plan.regional_stores else {"ArtifactStore": home}),
         "Stages": [render_stage(stack, stage, plan.execution_mode) for stage in plan.stages],
     }

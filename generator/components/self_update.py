@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import yaml
 from awacs import cloudformation as cfn
 from awacs import iam as iam_actions
 from awacs import s3 as s3_actions
@@ -56,7 +57,7 @@ from generator.assembly.assemble import TEMPLATE_BUCKET, TEMPLATE_REGION
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components import codebuild
 from generator.components.artifact_store import ArtifactStore
-from generator.components.iam import POLICY_VERSION, RoleBuilder, service
+from generator.components.iam import POLICY_VERSION, RoleBuilder, self_update_role_path, service
 from generator.components.source import SOURCE_ARTIFACT
 from generator.errors import AssemblyError
 from generator.naming import Names
@@ -82,7 +83,7 @@ MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to
 # the role does not do: reading the published set at the catalogue's prefix and Service
 # Catalog's copy of the template (the set's own location is granted below), and validating a
 # template before launch.
-SERVICE_CATALOG_ONLY_SIDS = ("PublishedTemplates", "ServiceCatalogCopy")
+SERVICE_CATALOG_ONLY_SIDS = ("PublishedTemplates", "ServiceCatalogCopy", "SelfUpdateRole")
 SERVICE_CATALOG_ONLY_ACTIONS = (
     "cloudformation:GetTemplateSummary",
     "cloudformation:ValidateTemplate",
@@ -118,7 +119,7 @@ def execution_role_name(names: Names) -> str:
 
 def execution_role_path(names: Names) -> str:
     """Outside /pipegen/<pipeline>/, which the role may manage: it cannot change itself."""
-    return f"/pipegen-{PURPOSE}/{names.pipeline}/"
+    return self_update_role_path(names.pipeline)
 
 
 def buildspec(names: Names) -> str:
@@ -139,7 +140,7 @@ def buildspec(names: Names) -> str:
         ]
     )
     document = {
-        "version": 0.2,
+        "version": "0.2",
         "env": {"shell": "bash", "exported-variables": list(EXPORTED)},
         "phases": {
             "install": {
@@ -151,7 +152,7 @@ def buildspec(names: Names) -> str:
             "build": {"commands": [publish, ". ./self-update.env"]},
         },
     }
-    return json.dumps(document, indent=2) + "\n"
+    return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
 def project_spec(
