@@ -50,6 +50,7 @@ from generator.pipeline_plan import (
     ActionEnvironment,
     AlarmWatch,
     EntryCondition,
+    GitTrigger,
     OnFailure,
     PipelinePlan,
     RegionalStore,
@@ -666,6 +667,17 @@ class PipelineComposer:
         _, actions, _ = key_use(home_key)
         role.allow("UseRegionalArtifactKeys", actions, [s.key_arn(home_key) for s in stores])
 
+    def _trigger(self, update: self_update.SelfUpdate | None) -> GitTrigger | None:
+        """With path filters, a change of the committed templates starts the pipeline too, so
+        that it updates itself (the spec check keeps a place free for the path)."""
+        trigger = source.git_trigger(self.spec.source, self.spec.release_branch_name())
+        if trigger is None or update is None or not trigger.include_paths:
+            return trigger
+        templates = f"{update.template_path}/**"
+        if templates in trigger.include_paths:
+            return trigger
+        return replace(trigger, include_paths=(*trigger.include_paths, templates))
+
     def _self_update(self) -> self_update.SelfUpdate | None:
         """The UpdatePipeline stage's parts; its project counts among the pipeline's."""
         if not self.spec.self_update:
@@ -788,7 +800,7 @@ class PipelineComposer:
             role=Exported(
                 "iam", "PipelineRoleArn", self.pipeline_role_arn, "CodePipeline service role"
             ),
-            trigger=source.git_trigger(self.spec.source, self.spec.release_branch_name()),
+            trigger=self._trigger(update),
             regional_stores=tuple(regional_stores),
             restart_on_update=update is not None,
         )

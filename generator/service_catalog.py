@@ -71,7 +71,7 @@ from generator.spec.model import PipelineSpec
 
 FOLDER = "service-catalog"  # output/<FOLDER>/, and <prefix><FOLDER>/<version>/ when published
 PORTFOLIO = "portfolio"
-PRODUCTS_PER_STACK = 40  # 6 to 8 resources and ~16 KB each: far below 500 resources and 1 MB
+PRODUCTS_PER_STACK = 25  # 6 to 8 resources and ~20-30 KB each: far below 500 resources and 1 MB
 VERSION_HASH_CHARS = 10
 MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
 # IAM counts a managed policy without white space, at most 6,144 characters; stay 15% below,

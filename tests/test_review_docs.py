@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -127,7 +129,10 @@ class TestReadme:
 
     def test_named_roles_need_the_named_iam_capability(self) -> None:
         assert "--capabilities CAPABILITY_NAMED_IAM" in document("multi-region")
-        assert "--capabilities CAPABILITY_IAM " in document("web-app")
+        view, _ = built("web-app")
+        unnamed = replace(view, roles=tuple(replace(r, named=False) for r in view.roles))
+        text = readme(unnamed, mermaid="", cost_markdown="")
+        assert "--capabilities CAPABILITY_IAM " in text
 
     def test_two_sentence_summary(self) -> None:
         first = document("web-app").split("\n\n")[2]
@@ -179,3 +184,34 @@ def test_statement_words_name_the_conditions() -> None:
         "May `iam:PassRole` on `iam role/pipegen/p/*`, only when "
         "`StringEquals iam:PassedToService codebuild.amazonaws.com`"
     )
+
+
+class TestGovernanceSection:
+    def test_release_branch_rules_are_read_from_the_stage_conditions(self) -> None:
+        view, _ = built("web-app")
+        rules = {s.name: s.entry_rules for s in view.stages if s.entry_rules}
+        rule = "ReleaseBranchOnly (VariableCheck): #{SourceVariables.BranchName} EQ main, else FAIL"
+        assert rules == {"ApproveProd": (rule,), "DeployProd": (rule,)}
+
+    def test_policies_for_people_carry_their_real_json(self) -> None:
+        view, _ = built("web-app")
+        by_id = {p.logical_id: p for p in view.policies}
+        assert set(by_id) == {
+            "ProdApproverPolicy",
+            "InstanceArtifactReadPolicy",
+            "SeparationOfDutiesPolicy",
+        }
+        deny = json.loads(by_id["SeparationOfDutiesPolicy"].document)
+        assert deny["Statement"][0]["Effect"] == "Deny"
+        assert deny["Statement"][0]["Condition"] == {
+            "StringNotEquals": {"aws:PrincipalTag/team": "change-managers"}
+        }
+        text = document("web-app")
+        governance = text.split("## Governance", 1)[1].split("## How to launch", 1)[0]
+        assert by_id["ProdApproverPolicy"].document in governance
+        assert "`DeployProd`: ReleaseBranchOnly" in governance
+        assert "**Self-update.**" in governance and "**Audit trail.**" in governance
+
+    def test_a_pipeline_without_audit_says_nothing_of_it(self) -> None:
+        text = document("serverless")
+        assert "**Audit trail.**" not in text

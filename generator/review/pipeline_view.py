@@ -47,11 +47,22 @@ class StageView:
     actions: tuple[ActionView, ...]
     on_failure: str = ""  # ROLLBACK | RETRY | ""
     gated: bool = False  # holds a manual approval
+    entry_rules: tuple[str, ...] = ()  # BeforeEntry rules: "Name: variable OPERATOR value"
 
     def groups(self) -> list[tuple[int, tuple[ActionView, ...]]]:
         """Actions by run order, in order: each group runs in parallel."""
         orders = sorted({a.run_order for a in self.actions})
         return [(o, tuple(a for a in self.actions if a.run_order == o)) for o in orders]
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """A managed policy the templates create for people (approvers, boundaries), as JSON."""
+
+    logical_id: str
+    template: str
+    description: str
+    document: str  # the policy document, indented JSON with the template's own expressions
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class PipelineView:
     outputs: tuple[OutputView, ...]
     roles: tuple[RoleView, ...]
     templates: tuple[str, ...]  # relative paths, root first
+    policies: tuple[PolicyView, ...] = ()  # managed policies attached to no role of ours
     regions: tuple[str, ...] = ()  # every region the pipeline acts in
     accounts: tuple[str, ...] = field(default=())  # every account it acts in, besides its own
 
@@ -250,6 +262,41 @@ def _principals(templates: _Templates, path: str, document: Any) -> tuple[str, .
             values = value if isinstance(value, list) else [value]
             found += [templates.text(path, v) for v in values]
     return tuple(found)
+
+
+def _entry_rules(stage: dict[str, Any]) -> tuple[str, ...]:
+    rules = []
+    for condition in stage.get("BeforeEntry", {}).get("Conditions", []):
+        for rule in condition.get("Rules", []):
+            config = rule.get("Configuration", {})
+            provider = rule.get("RuleTypeId", {}).get("Provider", "")
+            if {"Variable", "Operator", "Value"} <= set(config):
+                text = f"{config['Variable']} {config['Operator']} {config['Value']}"
+            else:
+                text = json.dumps(config, sort_keys=True)
+            rules.append(f"{rule['Name']} ({provider}): {text}, else {condition['Result']}")
+    return tuple(rules)
+
+
+def _people_policies(templates: _Templates) -> tuple[PolicyView, ...]:
+    """Managed policies for people to attach: those no role of the templates uses."""
+    views = []
+    for path in templates.by_path:
+        for logical, resource in templates.resources(path).items():
+            if resource["Type"] != "AWS::IAM::ManagedPolicy":
+                continue
+            properties = resource.get("Properties", {})
+            if properties.get("Roles"):
+                continue
+            views.append(
+                PolicyView(
+                    logical_id=logical,
+                    template=path,
+                    description=str(properties.get("Description", "")),
+                    document=json.dumps(properties.get("PolicyDocument", {}), indent=2),
+                )
+            )
+    return tuple(views)
 
 
 def _roles(templates: _Templates) -> tuple[RoleView, ...]:
@@ -432,6 +479,7 @@ def pipeline_view(template_set: TemplateSet, region: str, description: str = "")
                 actions=tuple(actions),
                 on_failure=stage.get("OnFailure", {}).get("Result", ""),
                 gated=any(a.category == "Approval" for a in actions),
+                entry_rules=_entry_rules(stage),
             )
         )
     root = templates.root
@@ -469,6 +517,7 @@ def pipeline_view(template_set: TemplateSet, region: str, description: str = "")
         parameters=parameters,
         outputs=outputs,
         roles=tuple(roles.values()),
+        policies=_people_policies(templates),
         templates=tuple(path for path, _ in template_set.templates()),
         regions=tuple(sorted({region, *(a.region for a in every_action)})),
         accounts=tuple(sorted({a.account for a in every_action} - {"pipeline"})),

@@ -28,6 +28,24 @@ class SpecIssue:
     message: str
 
 
+MAX_TRIGGER_PATHS = 8  # CodePipeline: file path filters per trigger
+
+
+def _check_self_update_trigger(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
+    """A self-updating pipeline with path filters also watches its committed templates."""
+    include = spec.source.file_paths.include
+    if not (spec.self_update and include):
+        return
+    templates = f"{spec.self_update_path or f'output/{spec.name}'}/**"
+    if templates not in include and len(include) >= MAX_TRIGGER_PATHS:
+        yield SpecIssue(
+            ("source", "file_paths", "include"),
+            f"{len(include)} paths leave no place for {templates!r}, which a self-updating "
+            f"pipeline adds so that template changes start it (a trigger takes at most "
+            f"{MAX_TRIGGER_PATHS}); merge two patterns, or set self_update: false",
+        )
+
+
 def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     """Rules every blueprint shares."""
     yield from _check_source(spec)
@@ -35,6 +53,7 @@ def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     yield from _check_tests(spec)
     yield from _check_environments(spec)
     yield from _check_release_branch(spec)
+    yield from _check_self_update_trigger(spec)
     if spec.log_retention_days not in LOG_RETENTION_DAYS:
         allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS if d >= 365)
         yield SpecIssue(
