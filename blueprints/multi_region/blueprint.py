@@ -57,6 +57,14 @@ class MultiRegionBlueprint(Blueprint):
 
     def checks(self, spec: Any) -> Iterator[SpecIssue]:
         yield from super().checks(spec)
+        for option in ("load_test", "chaos", "feature_flags"):
+            if getattr(spec, option) is not None:
+                yield SpecIssue(
+                    (option,),
+                    f"multi-region pipelines do not support {option} yet: their waves deploy "
+                    "to many accounts and regions, and it targets one environment's URL and "
+                    "alarms; remove it (web-app, microservice and serverless support it)",
+                )
         if len(spec.name) > PIPELINE_NAME_LIMIT:
             yield SpecIssue(
                 ("name",),
