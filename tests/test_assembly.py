@@ -243,6 +243,7 @@ class TestContracts:
             "DeployTargetsStack",
             "PipelineStack",
             "MonitoringStack",
+            "AuditStack",  # web-app's audit: block (the trail and its bucket)
         ]
 
     def test_required_parameter_not_passed(self, web_app: TemplateSet):

@@ -106,41 +106,55 @@ def test_web_app_line_items_are_exact(web_app: tuple[LoadedSpec, cost.CostEstima
     loaded, estimate = web_app
     assert loaded.spec.usage == Usage()  # the defaults: 5 runs a day, 5/10 minutes, 50 MB
     runs = Decimal(5 * 30)
-    # Billed per run: Checkout 1; Build, UnitTests, SecurityScan, IntegrationTests 5 each;
-    # three deploys 10 each; three smoke tests 5 each. ApproveProd (manual) is free.
-    action_minutes = (1 + 4 * 5 + 3 * 10 + 3 * 5) * runs
-    assert action_minutes == 9900
-    medium_minutes = runs * 5  # each medium project builds once a run
+    # Billed per run: Checkout 1; PublishTemplates (UpdatePipeline), Build, UnitTests,
+    # SecurityScan, IntegrationTests 5 each; three deploys 10 each; three smoke tests 5 each;
+    # staging's LoadTest and ChaosExperimentStaging 5 each. ApproveProd (manual) is free.
+    action_minutes = (1 + 5 * 5 + 3 * 10 + 3 * 5 + 2 * 5) * runs
+    assert action_minutes == 12150
+    once = runs * 5  # a project that builds once a run, for the default 5 minutes
     smoke_minutes = runs * 3 * 5  # the smoke test runs once per environment
     # 180 days current, then 180 days as a noncurrent version (the versioned bucket's rule)
     stored_gb = Decimal(5) * 50 * (180 + 180) / 1024
     expected = [
         row("CodePipeline", action_minutes, "action minutes", CODEPIPELINE),
         row("CodePipeline", Decimal(100), "action minutes", -CODEPIPELINE),  # free tier
-        row("CodeBuild", medium_minutes, "build minutes", MEDIUM),  # build
-        row("CodeBuild", medium_minutes, "build minutes", MEDIUM),  # unit tests
-        row("CodeBuild", medium_minutes, "build minutes", MEDIUM),  # security scan
-        row("CodeBuild", medium_minutes, "build minutes", MEDIUM),  # integration tests
+        row("CodeBuild", once, "build minutes", MEDIUM),  # build
+        row("CodeBuild", once, "build minutes", MEDIUM),  # unit tests
+        row("CodeBuild", once, "build minutes", MEDIUM),  # security scan
+        row("CodeBuild", once, "build minutes", MEDIUM),  # integration tests
         row("CodeBuild", smoke_minutes, "build minutes", SMALL),  # smoke test
+        row("CodeBuild", once, "build minutes", MEDIUM),  # load test, in staging only
+        row("CodeBuild", once, "build minutes", SMALL),  # chaos experiment, in staging only
+        row("CodeBuild", once, "build minutes", SMALL),  # self-update
         row("CodeBuild", Decimal(100), "build minutes", -SMALL),  # free tier
-        row("KMS", Decimal(1), "key-months", KEY),
+        row("KMS", Decimal(1), "key-months", KEY),  # the artifact key
+        row("KMS", Decimal(1), "key-months", KEY),  # the audit trail's key
         row("S3", stored_gb, "GB-months", STORAGE),
     ]
     assert rows(estimate) == expected
     items = [line.item for line in estimate.lines]
-    assert items[0] == "V2 action execution minutes: 11 billed actions, 66 minutes a run"
-    assert [i.split(" ")[0] for i in items[2:7]] == [
+    assert items[0] == "V2 action execution minutes: 14 billed actions, 81 minutes a run"
+    assert [i.split(" ")[0] for i in items[2:10]] == [
         "web-app-build",
         "web-app-unit-tests",
         "web-app-security-scan",
         "web-app-integration-tests",
         "web-app-smoke-test",
+        "web-app-load-test",
+        "web-app-chaos-staging",
+        "web-app-self-update",
     ]
     assert "BUILD_GENERAL1_SMALL" in items[6] and "3 builds a run" in items[6]
-    assert items[8] == "ArtifactKey in stacks/artifact-store.yaml: customer managed key"
-    assert items[9] == "Artifact store in us-east-1: 5 runs a day x 50 MB, kept 360 days"
+    for single in items[7:10]:
+        assert "1 build a run x 5 min" in single
+    assert "BUILD_GENERAL1_MEDIUM" in items[7]
+    assert "BUILD_GENERAL1_SMALL" in items[8] and "BUILD_GENERAL1_SMALL" in items[9]
+    assert items[10] == "Free tier: 100 general1.small build minutes a month"
+    assert items[11] == "ArtifactKey in stacks/artifact-store.yaml: customer managed key"
+    assert items[12] == "AuditKey in stacks/audit.yaml: customer managed key"
+    assert items[13] == "Artifact store in us-east-1: 5 runs a day x 50 MB, kept 360 days"
     total = sum((row[4] for row in expected), Decimal(0)).quantize(Decimal("0.01"))
-    assert estimate.total_usd == total  # $63.37 at the prices of 2026-11-26
+    assert estimate.total_usd == total  # $83.87 at the prices of 2026-11-26
 
 
 def test_web_app_estimate_says_what_it_is(web_app: tuple[LoadedSpec, cost.CostEstimate]) -> None:
@@ -172,7 +186,7 @@ def test_markdown_is_one_section_with_the_table_and_assumptions(
         "| CodeBuild | web-app-smoke-test (BUILD_GENERAL1_SMALL, Linux): 3 builds a run x 5 min | "
         f"2,250 build minutes | ${plain(SMALL)} | {cost.money(smoke.monthly_usd)} |"
     )
-    assert table[8] == (
+    assert table[11] == (
         "| KMS | ArtifactKey in stacks/artifact-store.yaml: customer managed key | 1 key-month | "
         f"{cost.unit_price(KEY)} | {cost.money(KEY)} |"
     )
@@ -232,27 +246,35 @@ def test_usage_free_tier_false_leaves_them_out(tmp_path: Path) -> None:
 
 
 def test_free_tier_credits_no_more_than_is_used(tmp_path: Path) -> None:
-    """3 runs a month: 198 action minutes (100 free) and 45 small build minutes (all free)."""
+    """3 runs a month: 243 action minutes (100 free) and 75 small build minutes (all free:
+    the smoke test 3 times a run, the chaos experiment and the self-update once)."""
     _, estimate = estimate_of(with_usage(tmp_path, "  runs_per_day: 0.1\n"))
     runs = Decimal("0.1") * 30
     by_item = {line.item: line for line in estimate.lines}
-    pipeline = by_item["V2 action execution minutes: 11 billed actions, 66 minutes a run"]
-    assert pipeline.quantity == 66 * runs == 198
+    pipeline = by_item["V2 action execution minutes: 14 billed actions, 81 minutes a run"]
+    assert pipeline.quantity == 81 * runs == 243
     free_actions = by_item["Free tier: 100 V2 action minutes a month"]
     assert (free_actions.quantity, free_actions.monthly_usd) == (100, -100 * CODEPIPELINE)
     free_builds = by_item["Free tier: 100 general1.small build minutes a month"]
-    assert free_builds.quantity == 3 * 5 * runs == 45
-    smoke = next(line for line in estimate.lines if line.item.startswith("web-app-smoke-test"))
-    assert smoke.monthly_usd + free_builds.monthly_usd == 0
+    assert free_builds.quantity == (3 + 1 + 1) * 5 * runs == 75
+    small = [
+        line
+        for line in estimate.lines
+        if line.item.split(" ")[0]
+        in ("web-app-smoke-test", "web-app-chaos-staging", "web-app-self-update")
+    ]
+    assert len(small) == 3
+    assert sum(line.monthly_usd for line in small) + free_builds.monthly_usd == 0
+    # build, unit tests, security scan, integration tests and the load test: medium, once a run
     assert estimate.total_usd == (
-        98 * CODEPIPELINE + 4 * runs * 5 * MEDIUM + KEY + runs / 30 * 50 * 360 / 1024 * STORAGE
+        143 * CODEPIPELINE + 5 * runs * 5 * MEDIUM + 2 * KEY + runs / 30 * 50 * 360 / 1024 * STORAGE
     ).quantize(Decimal("0.01"))
 
 
 def test_no_runs_leaves_only_the_keys(tmp_path: Path) -> None:
     _, estimate = estimate_of(with_usage(tmp_path, "  runs_per_day: 0\n"))
     assert not any(line.item.startswith("Free tier") for line in estimate.lines)
-    assert estimate.total_usd == KEY
+    assert estimate.total_usd == 2 * KEY  # the artifact key and the audit trail's key
 
 
 # --- usage overrides --------------------------------------------------------------------------
@@ -278,15 +300,20 @@ def test_usage_overrides(tmp_path: Path) -> None:
         "smoke-test": 2,
     }
     runs = Decimal(12 * 30)
-    per_run = 1 + 8 + 4 + 6 + 6 + 3 * 7 + 3 * 2  # source, 4 builds, 3 deploys, 3 smoke tests
+    # source, self-update, 4 builds, 3 deploys, 3 smoke tests, the load test, the chaos experiment
+    per_run = 1 + 6 + 8 + 4 + 6 + 6 + 3 * 7 + 3 * 2 + 6 + 6
     stored_gb = Decimal(12) * 120 * 360 / 1024
     assert rows(estimate) == [
         row("CodePipeline", per_run * runs, "action minutes", CODEPIPELINE),
-        row("CodeBuild", 8 * runs, "build minutes", MEDIUM),
-        row("CodeBuild", 4 * runs, "build minutes", MEDIUM),
-        row("CodeBuild", 6 * runs, "build minutes", MEDIUM),
-        row("CodeBuild", 6 * runs, "build minutes", MEDIUM),
-        row("CodeBuild", 3 * 2 * runs, "build minutes", SMALL),
+        row("CodeBuild", 8 * runs, "build minutes", MEDIUM),  # build
+        row("CodeBuild", 4 * runs, "build minutes", MEDIUM),  # unit tests
+        row("CodeBuild", 6 * runs, "build minutes", MEDIUM),  # security scan
+        row("CodeBuild", 6 * runs, "build minutes", MEDIUM),  # integration tests
+        row("CodeBuild", 3 * 2 * runs, "build minutes", SMALL),  # smoke test
+        row("CodeBuild", 6 * runs, "build minutes", MEDIUM),  # load test
+        row("CodeBuild", 6 * runs, "build minutes", SMALL),  # chaos experiment
+        row("CodeBuild", 6 * runs, "build minutes", SMALL),  # self-update
+        row("KMS", Decimal(1), "key-months", KEY),
         row("KMS", Decimal(1), "key-months", KEY),
         row("S3", stored_gb, "GB-months", STORAGE),
     ]
@@ -344,10 +371,13 @@ def test_multi_region_counts_replica_keys_and_regional_stores() -> None:
         "Artifact store in eu-central-1",
         "Artifact store in ap-southeast-2",
     ]
-    # two approvals are free; 7 CloudFormation deploys are billed
+    # two approvals are free; Checkout 1, PublishTemplates, Build, UnitTests, SecurityScan 5
+    # each, and 8 CloudFormation deploys 10 each are billed
     assert (
-        estimate.lines[0].item == "V2 action execution minutes: 12 billed actions, 96 minutes a run"
+        estimate.lines[0].item
+        == "V2 action execution minutes: 13 billed actions, 101 minutes a run"
     )
+    assert estimate.lines[0].quantity == (1 + 4 * 5 + 8 * 10) * 5 * 30
     assert any("ap-southeast-2, eu-central-1, eu-west-1" in n for n in estimate.notes)
 
 
@@ -373,8 +403,8 @@ def test_unknown_project_names_file_line_field_and_the_valid_names(tmp_path: Pat
     assert str(caught.value) == (
         f"pipelines/web-app.yaml:{line}: usage.build_minutes.integration: no CodeBuild project "
         "'integration' in pipeline web-app; did you mean 'integration-tests'? valid names: "
-        "build, integration-tests, security-scan, smoke-test, unit-tests (or the full names, "
-        "such as web-app-build)"
+        "build, chaos-staging, integration-tests, load-test, security-scan, self-update, "
+        "smoke-test, unit-tests (or the full names, such as web-app-build)"
     )
 
 
@@ -434,11 +464,11 @@ def test_cli_json_has_exact_amounts(
     assert "not a quote" in only["estimate"]
     assert only["lines"][0] == {
         "service": "CodePipeline",
-        "item": "V2 action execution minutes: 11 billed actions, 66 minutes a run",
-        "quantity": "9900",
+        "item": "V2 action execution minutes: 14 billed actions, 81 minutes a run",
+        "quantity": "12150",
         "unit": "action minutes",
         "unit_price": plain(CODEPIPELINE),
-        "monthly_usd": str((9900 * CODEPIPELINE).quantize(Decimal("0.01"))),
+        "monthly_usd": str((12150 * CODEPIPELINE).quantize(Decimal("0.01"))),
     }
     assert only["lines"][-1]["quantity"] == "87.890625"
     assert [line["monthly_usd"] for line in only["lines"]] == [
@@ -510,3 +540,11 @@ def test_every_usage_field_has_a_description() -> None:
         assert field.description, name
     schema = yaml.safe_load(json.dumps(Usage.model_json_schema()))
     assert set(schema["properties"]) == set(Usage.model_fields)
+
+
+def test_custom_actions_are_unbilled_but_not_counted_as_approvals() -> None:
+    """microservice has one manual approval and a Jenkins custom action: neither is billed,
+    and the assumptions count the approval alone."""
+    _, estimate = estimate_of(WEB_APP.parent / "microservice.yaml")
+    text = " ".join(estimate.assumptions)
+    assert "the 1 manual approval(s) of a run and custom actions are not billed" in text

@@ -412,6 +412,10 @@ class TestReleaseBranch:
     def test_production_true_chooses_the_environment(self, tmp_path: Path) -> None:
         def staging_is_production(spec: dict[str, Any]) -> None:
             spec["environments"][1]["production"] = True
+            # Production never runs chaos experiments: the reference's experiment after
+            # staging moves to the environment before it.
+            assert spec["chaos"]["environment"] == "staging"
+            spec["chaos"]["environment"] = "dev"
 
         templates = variant(SPEC, tmp_path, staging_is_production)
         assert gated_stages(templates) == {"DeployStaging": branch_gate("main")}

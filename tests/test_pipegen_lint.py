@@ -33,10 +33,25 @@ def write(folder: Path, name: str, template: dict[str, Any]) -> Path:
     return path
 
 
+PLANTED_STAGE = "DeployDev"
+
+
+def stage_index(template: dict[str, Any], name: str) -> int:
+    """The position of stage `name` in the template's pipeline (findings name it by index)."""
+    stages = template["Resources"]["Pipeline"]["Properties"]["Stages"]
+    (index,) = [i for i, stage in enumerate(stages) if stage["Name"] == name]
+    return index
+
+
+DEV = stage_index(load_template(PIPELINE), PLANTED_STAGE)
+
+
 def planted(folder: Path) -> Path:
-    """The web-app pipeline with an OnSuccess condition that fails instead of rolling back."""
+    """The web-app pipeline with an OnSuccess condition in DeployDev that fails instead of
+    rolling back."""
     template = copy.deepcopy(load_template(PIPELINE))
-    stage = template["Resources"]["Pipeline"]["Properties"]["Stages"][3]
+    stage = template["Resources"]["Pipeline"]["Properties"]["Stages"][DEV]
+    assert stage["Name"] == PLANTED_STAGE
     stage["OnSuccess"]["Conditions"][0]["Result"] = "FAIL"
     return write(folder, "pipeline.json", template)
 
@@ -79,7 +94,7 @@ def test_text_names_file_line_rule_and_message(tmp_path: Path) -> None:
     file, line, column = location.rsplit(":", 2)
     assert (file, int(line) > 1, int(column) > 0) == (str(path), True, True)
     assert rest == (
-        "Pipeline Stages[3].OnSuccess.Conditions[0].Result: an OnSuccess condition takes "
+        f"Pipeline Stages[{DEV}].OnSuccess.Conditions[0].Result: an OnSuccess condition takes "
         "Result ROLLBACK, not 'FAIL'; set Result: ROLLBACK"
     )
     assert lines[1] == "1 file(s) linted: 1 error"
@@ -113,7 +128,8 @@ def test_json_is_cfn_lints_json(tmp_path: Path) -> None:
     assert finding["Rule"]["Id"] == "E9603"
     assert finding["Rule"]["Source"].startswith("https://docs.aws.amazon.com/codepipeline/")
     assert finding["Location"]["Path"] == [
-        "Resources", "Pipeline", "Properties", "Stages", 3, "OnSuccess", "Conditions", 0, "Result",
+        "Resources", "Pipeline", "Properties", "Stages", DEV,
+        "OnSuccess", "Conditions", 0, "Result",
     ]  # fmt: skip
     assert finding["Location"]["Start"]["LineNumber"] > 1
     assert "takes Result ROLLBACK, not 'FAIL'" in finding["Message"]

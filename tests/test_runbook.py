@@ -211,7 +211,16 @@ def test_web_app_codedeploy_and_codebuild_names() -> None:
     tails = commands(text, "logs tail")
     assert {c.positional[0] for c in tails} == {
         f"/aws/codebuild/web-app-{project}"
-        for project in ("build", "unit-tests", "security-scan", "integration-tests", "smoke-test")
+        for project in (
+            "self-update",  # the UpdatePipeline stage
+            "build",
+            "unit-tests",
+            "security-scan",
+            "integration-tests",
+            "smoke-test",
+            "load-test",  # after staging's smoke test
+            "chaos-staging",  # after the load test
+        )
     }
     assert {c["--log-stream-name-prefix"] for c in tails} == {"${BUILD_ID#*:}"}
     assert ("DeployProd", "Deploy") in queried_actions(text)

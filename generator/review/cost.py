@@ -582,7 +582,12 @@ def estimate(
         book,
         run,
         projects=[p for p in projects if p.name in used],
-        manual=sum(1 for p in pipelines for a in p.actions if not a.billed),
+        manual=sum(
+            1
+            for p in pipelines
+            for a in p.actions
+            if a.category == "Approval" and a.provider == "Manual"
+        ),
         days=days,
         several_stores=len(regions) > 1,
         free_tier=use_free_tier,
@@ -590,9 +595,12 @@ def estimate(
     )
     notes.extend(_region_notes(spec.region, book.region, template_set.regions))
     notes.append(
-        "Not included: KMS requests, CloudWatch Logs and alarms, SNS, EventBridge, Lambda "
-        "invocations, S3 requests, the access-log bucket and the CodeBuild S3 cache, data "
-        "transfer between regions, and what the deployments themselves run (EC2, ECS, Lambda)."
+        "Not included: KMS requests, CloudWatch Logs, alarms and the dashboard, SNS, "
+        "EventBridge, Lambda invocations, S3 requests, the access-log bucket and the CodeBuild "
+        "S3 cache, data transfer between regions, CloudTrail events beyond the account's free "
+        "copy of management events and the audit bucket's storage, AWS FIS action minutes of "
+        "chaos experiments, AppConfig configuration requests, and what the deployments "
+        "themselves run (EC2, ECS, Lambda)."
     )
     return CostEstimate(
         pipeline=spec.name,
