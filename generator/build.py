@@ -22,7 +22,6 @@ from generator.lint.gate import (
     lint_all,
 )
 from generator.output_cache import OutputCache, RenderedSet
-from generator.review.documents import review_documents
 from generator.spec.loader import LoadedSpec, load_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -120,6 +119,10 @@ def render_all(
 def _compose(
     loaded: Sequence[LoadedSpec], template_format: str, progress: Progress | None
 ) -> Iterator[RenderedSet]:
+    # Imported here: generator.review.docs imports generator.publish, which imports this
+    # module, so at module level `import generator.publish` (or .review.documents) failed.
+    from generator.review.documents import review_documents
+
     for done, item in enumerate(loaded, start=1):
         template_set: TemplateSet = item.blueprint.build(item.spec, template_format)
         template_set.documents.update(review_documents(item, template_set))

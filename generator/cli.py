@@ -8,14 +8,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from generator import __version__
 from generator.errors import PipegenError
+
+if TYPE_CHECKING:
+    from click.decorators import FC
 
 DEFAULT_SPECS = Path("pipelines")
 DEFAULT_OUT = Path("output")
@@ -62,6 +65,28 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="pipegen")
 def main() -> None:
     """Turn short pipeline specs into lint-clean CloudFormation for AWS CodePipeline."""
+
+
+def _report_format(choices: list[str], help_text: str) -> Callable[[FC], FC]:
+    """`--format` of the commands that report: into `output`, text by default."""
+    return click.option(
+        "--format",
+        "output",
+        type=click.Choice(choices),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _sarif_file(help_text: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--sarif",
+        "sarif_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=help_text,
+    )
 
 
 def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
@@ -111,13 +136,9 @@ def _spec_paths(specs: tuple[Path, ...]) -> tuple[list[Path], bool]:
     type=click.Path(path_type=Path),
     help="A folder of cfn-lint custom rules the lint gate also runs (repeatable).",
 )
-@click.option(
-    "--sarif",
-    "sarif_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the lint findings to this file as SARIF 2.1.0 (GitHub code scanning); "
-    "written when the build passes (no results) and when lint fails it.",
+@_sarif_file(
+    "Also write the lint findings to this file as SARIF 2.1.0 (GitHub code scanning); "
+    "written when the build passes (no results) and when lint fails it."
 )
 def build(
     specs: tuple[Path, ...],
@@ -211,13 +232,9 @@ def validate(specs: tuple[Path, ...]) -> None:
 
 @main.command()
 @click.argument("specs", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text: a table; json: exact amounts as strings; markdown: the README section.",
+@_report_format(
+    ["text", "json", "markdown"],
+    "text: a table; json: exact amounts as strings; markdown: the README section.",
 )
 @click.option(
     "--no-free-tier",
@@ -406,13 +423,8 @@ _DIFF_OUT = click.option(
     show_default=True,
     help="The output folder to compare with a fresh build.",
 )
-_DIFF_FORMAT = click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people; json: the structure documented in generator/review/diff.py.",
+_DIFF_FORMAT = _report_format(
+    ["text", "json"], "text for people; json: the structure documented in generator/review/diff.py."
 )
 
 
@@ -502,13 +514,9 @@ def _regions(values: tuple[str, ...]) -> list[str]:
     required=True,
     type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
 )
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["text", "json", "sarif"]),
-    default="text",
-    show_default=True,
-    help="text: one line a finding; json: cfn-lint's JSON; sarif: SARIF 2.1.0.",
+@_report_format(
+    ["text", "json", "sarif"],
+    "text: one line a finding; json: cfn-lint's JSON; sarif: SARIF 2.1.0.",
 )
 @click.option(
     "--regions",
@@ -524,13 +532,7 @@ def _regions(values: tuple[str, ...]) -> list[str]:
     type=click.Path(path_type=Path),
     help="A folder of extra cfn-lint rules (repeatable), run like --append-rules.",
 )
-@click.option(
-    "--sarif",
-    "sarif_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the findings to this file as SARIF 2.1.0 (what --format sarif prints).",
-)
+@_sarif_file("Also write the findings to this file as SARIF 2.1.0 (what --format sarif prints).")
 def lint(
     files: tuple[Path, ...],
     output: str,

@@ -53,6 +53,7 @@ CONTENT_TYPES = {
     ".zip": "application/zip",
     ".md": "text/markdown; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".py": "text/x-python; charset=utf-8",  # scripts/publish_templates.py (self-update)
 }
 SHA_METADATA = "sha256"
 

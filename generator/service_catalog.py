@@ -60,6 +60,7 @@ from generator.assembly.assemble import TEMPLATE_BUCKET, TEMPLATE_PREFIX, TEMPLA
 from generator.assembly.stack import RootParameter, pascal
 from generator.components.iam import (
     POLICY_VERSION,
+    managed_policy_documents,
     role_path,
     self_update_role_path,
     wildcard_only_actions,
@@ -73,10 +74,6 @@ FOLDER = "service-catalog"  # output/<FOLDER>/, and <prefix><FOLDER>/<version>/ 
 PORTFOLIO = "portfolio"
 PRODUCTS_PER_STACK = 25  # 6 to 8 resources and ~20-30 KB each: far below 500 resources and 1 MB
 VERSION_HASH_CHARS = 10
-MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
-# IAM counts a managed policy without white space, at most 6,144 characters; stay 15% below,
-# as generator/limits.py does, because intrinsic functions grow when CloudFormation resolves them.
-POLICY_CHARACTERS = 5_200
 LOCATION_PARAMETERS = (TEMPLATE_BUCKET.name, TEMPLATE_PREFIX.name, TEMPLATE_REGION.name)
 # How Service Catalog names the stack of a provisioned product: SC-<account>-pp-<id>. Its nested
 # stacks, and every name CloudFormation generates in them, begin with it.
@@ -454,25 +451,6 @@ def check_statement(pipeline: str, statement: Mapping[str, Any]) -> None:
             raise AssemblyError(f"{where}: iam:PassRole needs an iam:PassedToService condition")
 
 
-def _policy_chunks(statements: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Statements packed in order into documents IAM accepts as managed policies."""
-    chunks: list[list[dict[str, Any]]] = []
-    for statement in statements:
-        candidate = [*(chunks[-1] if chunks else []), statement]
-        if chunks and _characters(candidate) <= POLICY_CHARACTERS:
-            chunks[-1] = candidate
-        else:
-            if _characters([statement]) > POLICY_CHARACTERS:
-                raise AssemblyError(f"launch role statement {statement['Sid']} is too large")
-            chunks.append([statement])
-    return chunks
-
-
-def _characters(statements: list[dict[str, Any]]) -> int:
-    document = {"Version": POLICY_VERSION, "Statement": statements}
-    return len(json.dumps(document, separators=(",", ":")))
-
-
 # -- template constraints --------------------------------------------------------------------
 
 
@@ -709,15 +687,13 @@ def _add_product(template: Template, product: Product) -> None:
     )
     template.resources[role.title] = role
     policies = []
-    chunks = _policy_chunks(product.policy.scoped)
-    documents = [(f"{logical}LaunchPolicy{i}", chunk) for i, chunk in enumerate(chunks, 1)]
-    if product.policy.wildcard_only:
-        documents.append((f"{logical}LaunchWildcardOnlyPolicy", product.policy.wildcard_only))
-    if len(documents) > MAX_MANAGED_POLICIES:
-        raise AssemblyError(
-            f"{product.pipeline}: the launch role needs {len(documents)} managed policies, "
-            f"more than the {MAX_MANAGED_POLICIES} IAM attaches to a role"
-        )
+    documents = managed_policy_documents(
+        product.pipeline,
+        "launch role",
+        f"{logical}Launch",
+        product.policy.scoped,
+        product.policy.wildcard_only,
+    )
     for name, statements in documents:
         policy = iam_resources.ManagedPolicy(
             name,

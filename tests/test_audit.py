@@ -5,26 +5,30 @@ the pipeline's account and in a separate audit account."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from troposphere import GetAtt
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components import audit as au
 from generator.components.iam import RoleBuilder
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
 from generator.spec.model import Audit, PipelineSpec
+from tests.component_lint import (
+    ACCOUNT,
+    REGION,
+    lint_stacks,
+    lint_template,
+    role_arn,
+    spec_data,
+    substitute,
+)
 
 PIPELINE = "demo"
 NAMES = Names(PIPELINE)
-ACCOUNT = "123456789012"
 AUDIT_ACCOUNT = "210987654321"
-REGION = "eu-west-1"
 KEY = Exported("artifact-store", "ArtifactKeyArn", None, "Artifact key")
 TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/demo-audit"
 
@@ -44,9 +48,7 @@ class Built:
 
     def add_role(self, builder: RoleBuilder) -> Exported:
         self.roles.append(builder)
-        return self.iam.export(
-            f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), builder.description
-        )
+        return role_arn(self.iam, builder)
 
     def props(self, logical_id: str) -> dict[str, Any]:
         return dict(self.resources[logical_id]["Properties"])
@@ -65,33 +67,6 @@ def separate() -> Built:
 @pytest.fixture(scope="module")
 def audit_template(separate: Built) -> dict[str, Any]:
     return separate.result.extra_templates[au.AUDIT_TEMPLATE].to_dict()
-
-
-def substitute(value: Any, **variables: str) -> str:
-    """What a Fn::Sub gives at deploy time in the pipeline's account and region."""
-    if isinstance(value, str):
-        return value
-    sub = value["Fn::Sub"]
-    text, local = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-    known = {
-        "AWS::Region": REGION,
-        "AWS::Partition": "aws",
-        "AWS::AccountId": ACCOUNT,
-        "AWS::URLSuffix": "amazonaws.com",
-        **variables,
-    }
-
-    def resolve(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in known:
-            return known[name]
-        if name in local:
-            return f"<{json.dumps(local[name], sort_keys=True)}>"
-        if name.endswith(".Arn"):
-            return f"<{name}>"
-        raise AssertionError(f"Fn::Sub cannot resolve ${{{name}}}")
-
-    return re.sub(r"\$\{(?!!)([^}]*)\}", resolve, text).replace("${!", "${")
 
 
 def by_sid(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -438,36 +413,22 @@ class TestAuditAccount:
 # -- the lint gate -------------------------------------------------------------------------------
 
 
-def lint(name: str, template: dict[str, Any], folder: Path) -> list[str]:
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(template))
-    return [str(f) for f in lint_one(LintJob(path, path.name, (REGION, "us-east-1")))]
-
-
 def test_templates_pass_the_lint_gate_with_no_finding(
     local: Built, separate: Built, audit_template: dict[str, Any], tmp_path: Path
 ):
     """Stock rules (errors, warnings, informational) and the guardrails (E9101-E9105 among
     them) on the trail's stack both ways, its role's stack, and the audit-account template."""
-    assert lint("audit-local", local.template, tmp_path) == []
-    assert lint("audit-separate", separate.template, tmp_path) == []
-    assert lint("iam", local.iam.template.to_dict(), tmp_path) == []
-    assert lint("audit-bucket", audit_template, tmp_path) == []
+    assert lint_template("audit-local", local.template, tmp_path) == []
+    assert lint_template("audit-separate", separate.template, tmp_path) == []
+    assert lint_stacks(tmp_path, local.iam) == []
+    assert lint_template("audit-bucket", audit_template, tmp_path) == []
 
 
 # -- the spec ----------------------------------------------------------------------------------
 
 
 def spec(**fields: Any) -> PipelineSpec[Any]:
-    return PipelineSpec[Any].model_validate(
-        {
-            "name": "demo",
-            "blueprint": "web-app",
-            "source": {"provider": "github", "repository": "acme/demo"},
-            "environments": [{"name": "dev"}],
-            **fields,
-        }
-    )
+    return PipelineSpec[Any].model_validate({**spec_data("demo", "dev"), **fields})
 
 
 class TestSpec:

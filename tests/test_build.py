@@ -19,6 +19,7 @@ from generator.components.iam import wildcard_only_actions
 from generator.errors import LintFailure
 from generator.lint.gate import Finding
 from tests.cfn_yaml import load_template
+from tests.component_lint import team_rules
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = sorted((REPO / "pipelines").glob("*.yaml"))
@@ -302,31 +303,10 @@ def test_cli_exit_codes_for_lint_failures_and_bad_usage(
     assert "Traceback" not in usage.output
 
 
-TEAM_RULE = """
-from cfnlint.rules import CloudFormationLintRule, RuleMatch
-
-
-class NoSnsTopics(CloudFormationLintRule):
-    id = "E9990"
-    shortdesc = "Team policy: no SNS topics"
-    description = "This platform team sends notifications elsewhere."
-    source_url = "https://example.com/policy"
-    tags = ["team"]
-
-    def match(self, cfn):
-        return [
-            RuleMatch(["Resources", name], f"{name}: topics are not allowed here")
-            for name in cfn.get_resources(["AWS::SNS::Topic"])
-        ]
-"""
-
-
 def test_build_rules_option_adds_a_teams_rules_to_the_gate(tmp_path: Path) -> None:
     """`pipegen build --rules DIR`: a platform team's own cfn-lint rules run in the gate, and
     a finding stops the build (exit 1) before anything is written."""
-    rules = tmp_path / "team-rules"
-    rules.mkdir()
-    (rules / "NoSnsTopics.py").write_text(TEAM_RULE, encoding="utf-8")
+    rules = team_rules(tmp_path / "team-rules")
     out = tmp_path / "out"
     web_app = str(REPO / "pipelines" / "web-app.yaml")
     result = CliRunner().invoke(main, ["build", web_app, "--out", str(out), "--rules", str(rules)])

@@ -16,34 +16,27 @@ from typing import Any
 import pytest
 import yaml
 from awacs.aws import Action
-from troposphere import GetAtt
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components import chaos, codebuild
 from generator.components.alarms import RollbackAlarm
-from generator.components.artifact_store import ArtifactStore
 from generator.components.iam import action_name, wildcard_only_actions
-from generator.components.pipeline import pipeline
 from generator.errors import AssemblyError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
-from generator.pipeline_plan import PipelinePlan, Stage, Step
+from generator.pipeline_plan import Stage
 from generator.spec.loader import format_loc
 from generator.spec.model import Chaos, Environment, PipelineSpec
+from tests.component_lint import (
+    ARTIFACT_STORE,
+    built_role,
+    lint_stacks,
+    pipeline_stack,
+    resolved,
+    spec_data,
+)
 
 NAMES = Names("shop")
-BASE: dict[str, Any] = {
-    "name": "shop",
-    "blueprint": "web-app",
-    "source": {"provider": "github", "repository": "my-org/shop"},
-    "environments": [{"name": "dev"}, {"name": "staging"}, {"name": "prod"}],
-}
-STORE = ArtifactStore(
-    key_arn=Exported("artifact-store", "ArtifactKeyArn", "k", "Artifact key"),
-    bucket_name=Exported("artifact-store", "ArtifactBucketName", "b", "Artifact bucket"),
-    bucket_arn=Exported("artifact-store", "ArtifactBucketArn", "b", "Artifact bucket ARN"),
-    log_bucket_name=Exported("artifact-store", "AccessLogBucketName", "l", "Log bucket"),
-)
+BASE = spec_data("shop", "dev", "staging", "prod")
 ROLE = Exported("iam", "StagingChaosExperimentRoleArn", "r", "FIS role")
 ACTION_ROLE = Exported("iam", "BuildActionRoleArn", "r", "CodeBuild action role")
 WEB = {"resource_type": "aws:ec2:instance", "tag_key": "chaos", "tag_value": "yes"}
@@ -92,10 +85,6 @@ def spec_of(chaos_block: dict[str, Any] | None = None, **fields: Any) -> Pipelin
 
 def issues(spec: PipelineSpec[Environment]) -> list[tuple[str, str]]:
     return [(format_loc(i.loc), i.message) for i in chaos.check_chaos(spec)]
-
-
-def resolved(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: o.to_dict()))
 
 
 # -- the allow-list -------------------------------------------------------------------------
@@ -289,7 +278,7 @@ def template(settings: Chaos | None = None, alarms: list[RollbackAlarm] = ALARMS
         settings or settings_of(),
         role_arn=ROLE,
         alarms=alarms,
-        key_arn=STORE.key_arn,
+        key_arn=ARTIFACT_STORE.key_arn,
         log_retention_days=365,
     )
     return stack
@@ -461,7 +450,7 @@ class TestRunner:
 
     def role(self) -> dict[str, Any]:
         stack = ChildStack("iam", "shop: roles")
-        codebuild.project_role(NAMES, self.project(), STORE, stack).build(stack)
+        codebuild.project_role(NAMES, self.project(), ARTIFACT_STORE, stack).build(stack)
         return policies(stack, "ChaosStagingProjectRole")
 
     def test_starts_only_the_tagged_template(self) -> None:
@@ -568,7 +557,7 @@ def rendered_runner_command() -> str:
     project = chaos.runner_project(NAMES, settings_of(), ALARMS, image="aws/codebuild/x:5.0")
     role = Exported("iam", "ChaosStagingProjectRoleArn", "r", "role")
     codebuild.build_project(
-        stack, NAMES, project, role_arn=role, store=STORE, log_retention_days=365
+        stack, NAMES, project, role_arn=role, store=ARTIFACT_STORE, log_retention_days=365
     )
     props = resolved(stack.template.resources["ChaosStagingProject"])["Properties"]
     (command,) = yaml.safe_load(props["Source"]["BuildSpec"])["phases"]["build"]["commands"]
@@ -668,28 +657,21 @@ def test_templates_pass_cfn_lint_and_the_guardrails(tmp_path: Path) -> None:
     iam = ChildStack("iam", "shop: roles")
     build = ChildStack("build-projects", "shop: projects")
     deploy = ChildStack("deploy-targets", "shop: deploy targets")
-    experiment = chaos.experiment_role(NAMES, settings)
-    experiment.build(iam)
-    role_arn = iam.export(
-        f"{experiment.logical_id}Arn", GetAtt(experiment.logical_id, "Arn"), "FIS role"
-    )
     template_id = chaos.experiment_template(
         deploy,
         NAMES,
         settings,
-        role_arn=role_arn,
+        role_arn=built_role(iam, chaos.experiment_role(NAMES, settings)),
         alarms=[RollbackAlarm("shop-staging-target-5xx")],
-        key_arn=STORE.key_arn,
+        key_arn=ARTIFACT_STORE.key_arn,
         log_retention_days=365,
     )
     project = chaos.runner_project(
         NAMES, settings, [RollbackAlarm("shop-staging-target-5xx")], image="aws/codebuild/x:5.0"
     )
-    builder = codebuild.project_role(NAMES, project, STORE, iam)
-    builder.build(iam)
-    runner_role = iam.export(f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), "r")
+    runner_role = built_role(iam, codebuild.project_role(NAMES, project, ARTIFACT_STORE, iam))
     handle = codebuild.build_project(
-        build, NAMES, project, role_arn=runner_role, store=STORE, log_retention_days=365
+        build, NAMES, project, role_arn=runner_role, store=ARTIFACT_STORE, log_retention_days=365
     )
     # Every pipeline's build-projects stack holds the build project, whose report group uses
     # the artifact bucket; without one the runner alone leaves that parameter unused (W2001).
@@ -705,35 +687,13 @@ def test_templates_pass_cfn_lint_and_the_guardrails(tmp_path: Path) -> None:
         writes_artifacts=True,
     )
     codebuild.build_project(
-        build, NAMES, build_project, role_arn=runner_role, store=STORE, log_retention_days=365
+        build,
+        NAMES,
+        build_project,
+        role_arn=runner_role,
+        store=ARTIFACT_STORE,
+        log_retention_days=365,
     )
-    source = Step(
-        name="Checkout",
-        category="Source",
-        provider="S3",
-        configuration={
-            "S3Bucket": "shop-source-bucket",
-            "S3ObjectKey": "source.zip",
-            "PollForSourceChanges": "false",
-        },
-        outputs=("Source",),
-    )
-    plan = PipelinePlan(
-        name="shop",
-        execution_mode="QUEUED",
-        stages=(
-            Stage("Source", (source,)),
-            Stage(
-                "DeployStaging",
-                (chaos.chaos_step(settings, handle, template_id, role=ACTION_ROLE, run_order=1),),
-            ),
-        ),
-        role=Exported("iam", "PipelineRoleArn", "role", "Pipeline role"),
-    )
-    pipeline_stack = ChildStack("pipeline", "shop: the pipeline")
-    pipeline(pipeline_stack, plan, STORE)
-    for child in (iam, build, deploy, pipeline_stack):
-        path = tmp_path / f"{child.name}.json"
-        path.write_text(json.dumps(child.template.to_dict(), indent=1))
-        findings = lint_one(LintJob(path, child.name, ("us-east-1", "eu-west-1")))
-        assert [str(f) for f in findings] == []
+    step = chaos.chaos_step(settings, handle, template_id, role=ACTION_ROLE, run_order=1)
+    the_pipeline = pipeline_stack("shop", Stage("DeployStaging", (step,)))
+    assert lint_stacks(tmp_path, iam, build, deploy, the_pipeline) == []

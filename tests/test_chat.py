@@ -18,7 +18,6 @@ from generator.components import chat
 from generator.components.iam import wildcard_only_actions
 from generator.components.notifications import pipeline_notices
 from generator.errors import SpecError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
 from generator.spec.loader import format_loc, validate_model
 from generator.spec.model import (
@@ -29,16 +28,12 @@ from generator.spec.model import (
     Environment,
     PipelineSpec,
 )
+from tests.component_lint import lint_stacks, spec_data
 
 NAMES = Names("demo")
 KEY = Exported("artifact-store", "ArtifactKeyArn", "key", "Artifact key")
 ALARMS = Exported("monitoring", "AlarmTopicArn", "topic", "Alarm topic")
-BASE: dict[str, Any] = {
-    "name": "demo",
-    "blueprint": "web-app",
-    "source": {"provider": "github", "repository": "my-org/demo"},
-    "environments": [{"name": "dev"}],
-}
+BASE = spec_data("demo", "dev")
 SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
 
 
@@ -427,7 +422,4 @@ class TestChannel:
 @pytest.mark.parametrize("service", ["slack", "teams"])
 def test_templates_pass_cfn_lint_and_the_guardrails(service: str, tmp_path: Path) -> None:
     stack, _ = channel(service, alarms=True, guardrail=list(CHAT_GUARDRAIL_POLICIES))
-    path = tmp_path / "notifications.json"
-    path.write_text(json.dumps(stack.template.to_dict(), indent=1))
-    findings = lint_one(LintJob(path, "notifications.json", ("us-east-1", "eu-west-1")))
-    assert [str(f) for f in findings] == []
+    assert lint_stacks(tmp_path, stack) == []

@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
+
+from tests.offline_aws import offline_aws
 
 STACK, CHANGE_SET, JOB = "shop-prod", "pipegen-deploy", "11111111-2222-3333-4444-555555555555"
 NAMES = {"StackName": STACK, "ChangeSetName": CHANGE_SET}
@@ -23,14 +24,12 @@ SUMMARY = "compliance checks passed: ticket, stateful resources, IAM wildcard ac
 
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("TICKET_PATTERN", "[A-Z]+-[0-9]+")
-    monkeypatch.setenv("STATEFUL_TYPES", STATEFUL)
-    monkeypatch.setenv("FORBID_WILDCARD_ACTIONS", "true")
-    with mock_aws():  # even a call nothing stubs stays inside moto, never reaching AWS
+    settings = {
+        "TICKET_PATTERN": "[A-Z]+-[0-9]+",
+        "STATEFUL_TYPES": STATEFUL,
+        "FORBID_WILDCARD_ACTIONS": "true",
+    }
+    with offline_aws(monkeypatch, **settings):
         yield
 
 

@@ -4,32 +4,25 @@ run of everything with the guardrail rules."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from generator.assembly.stack import ChildStack, Exported
+from generator.assembly.stack import ChildStack
 from generator.components import custom_actions as ca
-from generator.components.artifact_store import ArtifactStore
 from generator.components.iam import wildcard_only_actions
-from generator.components.pipeline import pipeline, render_step
+from generator.components.pipeline import render_step
 from generator.errors import SpecError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
-from generator.pipeline_plan import PipelinePlan, Stage, Step
+from generator.pipeline_plan import Stage, Step
 from generator.spec.loader import SpecLoader, format_loc, validate_model
 from generator.spec.model import CustomAction, Environment, PipelineSpec
+from tests.component_lint import lint_stacks, pipeline_stack, spec_data
 
 NAMES = Names("demo")
-BASE: dict[str, Any] = {
-    "name": "demo",
-    "blueprint": "web-app",
-    "source": {"provider": "github", "repository": "my-org/demo"},
-    "environments": [{"name": "dev"}],
-}
+BASE = spec_data("demo", "dev")
 
 # The two examples of the README (Jenkins build, Terraform plan): read as the CLI reads specs.
 JENKINS = """
@@ -923,38 +916,6 @@ def test_templates_pass_cfn_lint_and_the_guardrails(tmp_path: Path) -> None:
     )
     actions = [jenkins(), terraform(), role_worker]
     stack, _ = built(*actions)
-    key = Exported("artifact-store", "ArtifactKeyArn", "key", "Artifact key")
-    store = ArtifactStore(
-        key_arn=key,
-        bucket_name=Exported("artifact-store", "ArtifactBucketName", "b", "Artifact bucket"),
-        bucket_arn=Exported("artifact-store", "ArtifactBucketArn", "b", "Artifact bucket ARN"),
-        log_bucket_name=Exported("artifact-store", "AccessLogBucketName", "l", "Log bucket"),
-    )
-    source = Step(
-        name="Source",
-        category="Source",
-        provider="S3",
-        configuration={
-            "S3Bucket": "demo-source-bucket",
-            "S3ObjectKey": "source.zip",
-            "PollForSourceChanges": "false",
-        },
-        outputs=("Source",),
-    )
-    plan = PipelinePlan(
-        name="demo",
-        execution_mode="QUEUED",
-        stages=(
-            Stage("Source", (source,)),
-            Stage("Build", (ca.custom_step(actions[0], 1), ca.custom_step(actions[1], 1))),
-            Stage("Deploy", (ca.custom_step(actions[2], 1),)),
-        ),
-        role=Exported("iam", "PipelineRoleArn", "role", "Pipeline role"),
-    )
-    pipeline_stack = ChildStack("pipeline", "demo: the pipeline")
-    pipeline(pipeline_stack, plan, store)
-    for child in (stack, pipeline_stack):
-        path = tmp_path / f"{child.name}.json"
-        path.write_text(json.dumps(child.template.to_dict(), indent=1))
-        findings = lint_one(LintJob(path, child.name, ("us-east-1", "eu-west-1")))
-        assert [str(f) for f in findings] == []
+    build = Stage("Build", (ca.custom_step(actions[0], 1), ca.custom_step(actions[1], 1)))
+    deploy = Stage("Deploy", (ca.custom_step(actions[2], 1),))
+    assert lint_stacks(tmp_path, stack, pipeline_stack("demo", build, deploy)) == []

@@ -18,14 +18,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components import dora
 from generator.components.lambda_function import INLINE_SOURCE_LIMIT
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
 from generator.spec.loader import load_spec
+from tests.component_lint import lint_stacks
+from tests.offline_aws import offline_aws
+from tests.template_reading import sub_text
 
 DATA = Path(__file__).resolve().parent / "data" / "dora"
 PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
@@ -60,14 +61,12 @@ def recorded(path: str) -> Any:
 
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("PIPELINE_NAME", PIPELINE)
-    monkeypatch.setenv("PRODUCTION_STAGE", PRODUCTION)
-    monkeypatch.setenv("METRIC_NAMESPACE", NAMESPACE)
-    with mock_aws():  # even a call nothing stubs stays inside moto, never reaching AWS
+    settings = {
+        "PIPELINE_NAME": PIPELINE,
+        "PRODUCTION_STAGE": PRODUCTION,
+        "METRIC_NAMESPACE": NAMESPACE,
+    }
+    with offline_aws(monkeypatch, **settings):
         yield
 
 
@@ -361,11 +360,6 @@ def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return dict(template["Resources"][logical_id]["Properties"])
 
 
-def sub_text(value: Any) -> str:
-    sub = value["Fn::Sub"]
-    return str(sub[0] if isinstance(sub, list) else sub)
-
-
 def statements(template: dict[str, Any], policy: str) -> dict[str, dict[str, Any]]:
     document = props(template, policy)["PolicyDocument"]
     return {s["Sid"]: s for s in document["Statement"]}
@@ -513,8 +507,4 @@ class TestWidgets:
 
 def test_stack_passes_the_lint_gate_with_no_finding(tmp_path: Path) -> None:
     """Stock rules (errors, warnings, informational) and the guardrails, in two regions."""
-    stack = component()
-    path = tmp_path / f"{stack.name}.json"
-    path.write_text(stack.template.to_json())
-    findings = lint_one(LintJob(path, path.name, ("eu-west-1", "us-east-1")))
-    assert [str(f) for f in findings] == []
+    assert lint_stacks(tmp_path, component()) == []

@@ -14,38 +14,28 @@ from troposphere import GetAtt
 from generator.assembly.stack import ChildStack, Exported, StackValue
 from generator.components import feature_flags as ff
 from generator.components.alarms import RollbackAlarm
-from generator.components.artifact_store import ArtifactStore
 from generator.components.iam import action_role
-from generator.components.pipeline import pipeline
 from generator.errors import AssemblyError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
-from generator.pipeline_plan import PipelinePlan, Stage, Step
+from generator.pipeline_plan import Stage
 from generator.spec.loader import format_loc
 from generator.spec.model import Environment, FeatureFlags, PipelineSpec
+from tests.component_lint import (
+    ARTIFACT_STORE,
+    built_role,
+    lint_stacks,
+    pipeline_stack,
+    resolved,
+    spec_data,
+)
 
 NAMES = Names("shop")
-BASE: dict[str, Any] = {
-    "name": "shop",
-    "blueprint": "web-app",
-    "source": {"provider": "github", "repository": "my-org/shop"},
-    "environments": [{"name": "staging"}, {"name": "prod"}],
-}
-STORE = ArtifactStore(
-    key_arn=Exported("artifact-store", "ArtifactKeyArn", "k", "Artifact key"),
-    bucket_name=Exported("artifact-store", "ArtifactBucketName", "b", "Artifact bucket"),
-    bucket_arn=Exported("artifact-store", "ArtifactBucketArn", "b", "Artifact bucket ARN"),
-    log_bucket_name=Exported("artifact-store", "AccessLogBucketName", "l", "Log bucket"),
-)
+BASE = spec_data("shop", "staging", "prod")
 STAGING_ALARMS = [
     RollbackAlarm("shop-staging-target-5xx", Exported("deploy-targets", "S5xx", "a", "alarm")),
     RollbackAlarm("shop-staging-target-latency-p95"),
 ]
 PROD_ALARMS = [RollbackAlarm("shop-prod-target-5xx")]
-
-
-def resolved(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: o.to_dict()))
 
 
 def settings_of(**fields: Any) -> FeatureFlags:
@@ -61,9 +51,7 @@ def built(
     for name, alarms in (("staging", STAGING_ALARMS), ("prod", PROD_ALARMS), ("sandbox", [])):
         role: StackValue | None = None
         if alarms:
-            builder = ff.alarm_role(NAMES, name, alarms)
-            builder.build(iam)
-            role = iam.export(f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), "r")
+            role = built_role(iam, ff.alarm_role(NAMES, name, alarms))
         environments.append((name, alarms, role))
     flags = ff.feature_flag_resources(deploy, NAMES, settings or settings_of(), environments)
     return iam, deploy, flags
@@ -230,7 +218,7 @@ class TestDeployAction:
 
     def test_action_role_deploys_only_this_pipelines_flags(self) -> None:
         iam = ChildStack("iam", "shop: roles")
-        ff.deploy_action_role(NAMES, STORE, iam, GetAtt("PipelineRole", "Arn")).build(iam)
+        ff.deploy_action_role(NAMES, ARTIFACT_STORE, iam, GetAtt("PipelineRole", "Arn")).build(iam)
         role = props(iam, "FlagsDeployActionRole")
         (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"AWS": [{"Fn::GetAtt": ["PipelineRole", "Arn"]}]}
@@ -305,40 +293,15 @@ def test_templates_pass_cfn_lint_and_the_guardrails(tmp_path: Path) -> None:
         "PipelineRole", "pipeline", "shop", "arn:aws:iam::123456789012:role/x"
     )
     pipeline_role.build(iam)
-    action = ff.deploy_action_role(NAMES, STORE, iam, GetAtt("PipelineRole", "Arn"))
-    action.build(iam)
-    role = iam.export("FlagsDeployActionRoleArn", GetAtt("FlagsDeployActionRole", "Arn"), "r")
-    source = Step(
-        name="Checkout",
-        category="Source",
-        provider="S3",
-        configuration={
-            "S3Bucket": "shop-source-bucket",
-            "S3ObjectKey": "source.zip",
-            "PollForSourceChanges": "false",
-        },
-        outputs=("Source",),
+    role = built_role(
+        iam, ff.deploy_action_role(NAMES, ARTIFACT_STORE, iam, GetAtt("PipelineRole", "Arn"))
     )
-    stages = (
-        Stage("Source", (source,)),
-        *(
-            Stage(
-                f"Deploy{env.capitalize()}",
-                (ff.flags_step(flags, env, settings_of(), role=role, run_order=2),),
-            )
-            for env in ("staging", "prod")
-        ),
-    )
-    plan = PipelinePlan(
-        name="shop",
-        execution_mode="QUEUED",
-        stages=stages,
-        role=Exported("iam", "PipelineRoleArn", "role", "Pipeline role"),
-    )
-    pipeline_stack = ChildStack("pipeline", "shop: the pipeline")
-    pipeline(pipeline_stack, plan, STORE)
-    for child in (iam, deploy, pipeline_stack):
-        path = tmp_path / f"{child.name}.json"
-        path.write_text(json.dumps(child.template.to_dict(), indent=1))
-        findings = lint_one(LintJob(path, child.name, ("us-east-1", "eu-west-1")))
-        assert [str(f) for f in findings] == []
+    deploys = [
+        Stage(
+            f"Deploy{env.capitalize()}",
+            (ff.flags_step(flags, env, settings_of(), role=role, run_order=2),),
+        )
+        for env in ("staging", "prod")
+    ]
+    the_pipeline = pipeline_stack("shop", *deploys)
+    assert lint_stacks(tmp_path, iam, deploy, the_pipeline) == []

@@ -16,7 +16,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from generator.workers import job_worker
 from generator.workers.job_worker import (
@@ -26,6 +25,7 @@ from generator.workers.job_worker import (
     Worker,
     WorkerConfig,
 )
+from tests.offline_aws import offline_aws
 
 REGION, BUCKET = "us-east-1", "shop-pipeline-artifacts"
 ACTION = ActionType("Deploy", "ShopDeployer", "1")
@@ -45,11 +45,7 @@ SEPARATOR = "\n--- output (last lines) ---\n"
 
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():  # nothing the Stubber misses can reach AWS
+    with offline_aws(monkeypatch, REGION):
         yield
 
 

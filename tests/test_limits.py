@@ -556,8 +556,9 @@ def test_build_checks_limits_before_writing_and_the_cli_exits_1(
         raise AssertionError("limits are checked before anything is staged or linted")
 
     monkeypatch.setattr(build, "lint_staged", no_lint)
+    # Source, UpdatePipeline, Build, Test, DeployDev, DeployStaging, ApproveProd, DeployProd
     expected = (
-        "web-app/stacks/pipeline.yaml: pipeline Pipeline: 7 stages exceed CodePipeline's 3 per "
+        "web-app/stacks/pipeline.yaml: pipeline Pipeline: 8 stages exceed CodePipeline's 3 per "
         "pipeline"
     )
     cache = tmp_path / "cache"
@@ -867,9 +868,11 @@ def test_references() -> None:
             "E": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}/${Key.Arn}/${!Literal}"},
             "F": {"Fn::Sub": ["${Local}-${Outer}", {"Local": {"Ref": "Inner"}}]},
             "G": {"Fn::If": ["HasName", {"Ref": "Named"}, {"Ref": "AWS::NoValue"}]},
+            # An IAM policy statement's Condition block is walked, not taken for a condition name.
+            "H": {"Condition": {"StringLike": {"aws:SourceArn": {"Ref": "Source"}}}},
         },
     }
     assert references(node) == {
         "Waited", "IsProd", "Param", "Role", "Queue", "Bucket", "Key", "Outer", "Inner",
-        "HasName", "Named",
+        "HasName", "Named", "Source",
     }  # fmt: skip

@@ -152,8 +152,9 @@ def test_progress_is_plain_when_stdout_is_not_a_terminal(tmp_path: Path) -> None
     )
     lines = completed.stdout.splitlines()
     assert lines[:7] == [f"built {tmp_path / 'out'}/shop{i}/" for i in range(7)]
-    # root, 7 children (monitoring included) and the local-root copy, for each of 7 specs
-    assert lines[-1].startswith("7 spec(s), 63 templates (")
+    # 10 for each of 7 specs: root.yaml, 8 children (artifact-store, notifications, iam,
+    # build-projects, deploy-targets, pipeline, monitoring, audit) and the local-root copy
+    assert lines[-1].startswith("7 spec(s), 70 templates (")
     assert "\x1b[" not in completed.stdout, "escape codes in a non-terminal"
 
 

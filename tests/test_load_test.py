@@ -4,39 +4,31 @@ cfn-lint run with the guardrail rules over the stacks that hold them."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from troposphere import GetAtt
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components import codebuild, load_test
-from generator.components.artifact_store import ArtifactStore
-from generator.components.pipeline import pipeline
 from generator.errors import SpecError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
-from generator.pipeline_plan import PipelinePlan, Stage, Step
+from generator.pipeline_plan import Stage
 from generator.spec.loader import format_loc, validate_model
 from generator.spec.model import LOAD_TEST_TOOL_VERSIONS, Environment, LoadTest, PipelineSpec
+from tests.component_lint import (
+    ARTIFACT_STORE,
+    built_role,
+    lint_stacks,
+    pipeline_stack,
+    resolved,
+    spec_data,
+)
 
 NAMES = Names("shop")
-BASE: dict[str, Any] = {
-    "name": "shop",
-    "blueprint": "web-app",
-    "source": {"provider": "github", "repository": "my-org/shop"},
-    "environments": [{"name": "dev"}, {"name": "staging"}, {"name": "prod"}],
-}
-STORE = ArtifactStore(
-    key_arn=Exported("artifact-store", "ArtifactKeyArn", "k", "Artifact key"),
-    bucket_name=Exported("artifact-store", "ArtifactBucketName", "b", "Artifact bucket"),
-    bucket_arn=Exported("artifact-store", "ArtifactBucketArn", "b", "Artifact bucket ARN"),
-    log_bucket_name=Exported("artifact-store", "AccessLogBucketName", "l", "Log bucket"),
-)
+BASE = spec_data("shop", "dev", "staging", "prod")
 ACTION_ROLE = Exported("iam", "BuildActionRoleArn", "r", "CodeBuild action role")
 
 
@@ -53,10 +45,6 @@ def issues(spec: PipelineSpec[Environment]) -> list[tuple[str, str]]:
 
 def buildspec(spec: PipelineSpec[Environment]) -> dict[str, Any]:
     return dict(yaml.safe_load(load_test.load_test_buildspec(spec, spec.build.image)))
-
-
-def resolved(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: o.to_dict()))
 
 
 # -- the spec ---------------------------------------------------------------------------------
@@ -246,14 +234,10 @@ class TestBuildspec:
 def built(spec: PipelineSpec[Environment]) -> tuple[ChildStack, ChildStack, Exported]:
     iam = ChildStack("iam", "shop: roles")
     build = ChildStack("build-projects", "shop: projects")
-    project = load_test.load_test_project(spec, STORE, iam)
-    builder = codebuild.project_role(NAMES, project, STORE, iam)
-    builder.build(iam)
-    role = iam.export(
-        f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), builder.description
-    )
+    project = load_test.load_test_project(spec, ARTIFACT_STORE, iam)
+    role = built_role(iam, codebuild.project_role(NAMES, project, ARTIFACT_STORE, iam))
     handle = codebuild.build_project(
-        build, NAMES, project, role_arn=role, store=STORE, log_retention_days=365
+        build, NAMES, project, role_arn=role, store=ARTIFACT_STORE, log_retention_days=365
     )
     return iam, build, handle
 
@@ -340,31 +324,9 @@ class TestProject:
 def test_templates_pass_cfn_lint_and_the_guardrails(load: dict[str, Any], tmp_path: Path) -> None:
     spec = spec_of(load)
     iam, build, handle = built(spec)
-    source = Step(
-        name="Checkout",
-        category="Source",
-        provider="S3",
-        configuration={
-            "S3Bucket": "shop-source-bucket",
-            "S3ObjectKey": "source.zip",
-            "PollForSourceChanges": "false",
-        },
-        outputs=("Source",),
-        namespace="SourceVariables",
-    )
     step = load_test.load_test_step(
         spec, handle, role=ACTION_ROLE, target_url="https://staging.example.com", after=1
     )
-    plan = PipelinePlan(
-        name="shop",
-        execution_mode="QUEUED",
-        stages=(Stage("Source", (source,)), Stage("DeployStaging", (step,))),
-        role=Exported("iam", "PipelineRoleArn", "role", "Pipeline role"),
-    )
-    pipeline_stack = ChildStack("pipeline", "shop: the pipeline")
-    pipeline(pipeline_stack, plan, STORE)
-    for child in (iam, build, pipeline_stack):
-        path = tmp_path / f"{child.name}.json"
-        path.write_text(json.dumps(child.template.to_dict(), indent=1))
-        findings = lint_one(LintJob(path, child.name, ("us-east-1", "eu-west-1")))
-        assert [str(f) for f in findings] == []
+    staging = Stage("DeployStaging", (step,))
+    the_pipeline = pipeline_stack("shop", staging, source_namespace="SourceVariables")
+    assert lint_stacks(tmp_path, iam, build, the_pipeline) == []

@@ -20,14 +20,13 @@ from generator.components import notifications
 from generator.components.alarms import RollbackAlarm
 from generator.components.artifact_store import artifact_store
 from generator.errors import AssemblyError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
 from generator.spec.model import MAX_APPROVAL_WAIT_HOURS, FailureAlarm, Monitoring, PipelineSpec
+from tests.component_lint import ACCOUNT, REGION, lint_stacks, substitute
+from tests.template_reading import sub_text
 
 PIPELINE = "demo"
 NAMES = Names(PIPELINE)
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
 
 KEY = Exported("artifact-store", "ArtifactKeyArn", None, "Artifact key")
 TOPIC = Exported("notifications", "PipelineEventsTopicArn", None, "Pipeline events topic")
@@ -80,30 +79,6 @@ def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[st
 
 def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return dict(template["Resources"][logical_id]["Properties"])
-
-
-def sub_text(value: Any) -> str:
-    sub = value["Fn::Sub"]
-    return str(sub[0] if isinstance(sub, list) else sub)
-
-
-def substitute(value: Any) -> str:
-    """What Fn::Sub gives at deploy time, with stand-ins for parameters and attributes."""
-    sub = value["Fn::Sub"]
-    text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-    pseudo = {"AWS::Region": REGION, "AWS::Partition": "aws", "AWS::AccountId": ACCOUNT}
-
-    def resolve(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in pseudo:
-            return pseudo[name]
-        if name in variables:
-            return f"<{variables[name]['Ref']}>"
-        if name.endswith(".Arn"):
-            return f"<{name}>"
-        raise AssertionError(f"Fn::Sub cannot resolve ${{{name}}}")
-
-    return re.sub(r"\$\{(?!!)([^}]*)\}", resolve, text).replace("${!", "${")
 
 
 def alarm_arn(name: str) -> str:
@@ -663,18 +638,12 @@ class TestTopicPolicies:
         ]
 
     def test_topics_pass_the_lint_gate(self, topics: ChildStack, tmp_path: Path):
-        assert lint(topics, tmp_path) == []
+        assert lint_stacks(tmp_path, topics) == []
 
 
 # -- the lint gate -----------------------------------------------------------------------------
 
 
-def lint(stack: ChildStack, folder: Path) -> list[str]:
-    path = folder / f"{stack.name}.json"
-    path.write_text(stack.template.to_json())
-    return [str(f) for f in lint_one(LintJob(path, path.name, (REGION, "us-east-1")))]
-
-
 def test_stack_passes_the_lint_gate_with_no_finding(stack: ChildStack, tmp_path: Path):
     """Stock rules (errors, warnings, informational) and the guardrails, in two regions."""
-    assert lint(stack, tmp_path) == []
+    assert lint_stacks(tmp_path, stack) == []

@@ -33,6 +33,7 @@ from generator.assembly.assemble import TemplateSet, check_contracts
 from generator.blueprint import registry
 from generator.errors import SpecError
 from generator.lint.gate import LOCAL_ROOT_EXPECTED, LintJob, lint_all
+from generator.review.documents import review_documents
 from generator.spec.loader import LoadedSpec, load_spec
 from tests.cfn_yaml import CfnLoader
 from tests.strategies import SPECS, Spec
@@ -89,7 +90,7 @@ def load(spec: Spec, folder: Path) -> LoadedSpec:
 @dataclass(frozen=True)
 class Built:
     template_set: TemplateSet
-    files: dict[str, bytes]  # what `pipegen build` writes: root, stacks/, app/
+    files: dict[str, bytes]  # what `pipegen build` writes: root, stacks/, app/, documents
     local_root: bytes  # the root with local TemplateURLs, which the gate lints too
 
     @property
@@ -113,7 +114,10 @@ def is_template(relative: str) -> bool:
 
 
 def build(loaded: LoadedSpec) -> Built:
+    """As `generator.build` composes a set: the templates, and the review documents written
+    beside them (README.md, RUNBOOK.md, pipeline.svg, .taskcat.yml)."""
     template_set = loaded.blueprint.build(loaded.spec, FORMAT)
+    template_set.documents.update(review_documents(loaded, template_set))
     return Built(
         template_set,
         writer.render_set(template_set, FORMAT),

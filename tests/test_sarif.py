@@ -20,29 +20,12 @@ from generator.cli import main
 from generator.lint.gate import Finding
 from generator.review import sarif
 from generator.spec.loader import load_spec
+from tests.component_lint import team_rules
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "tests" / "data" / "sarif-schema-2.1.0.json"
 WEB_APP = REPO / "pipelines" / "web-app.yaml"
 FINDING_LINE = re.compile(r"^  (\S+):(\d+): (\S+) \((\w+)\) (.*)$")
-
-TEAM_RULE = """
-from cfnlint.rules import CloudFormationLintRule, RuleMatch
-
-
-class NoSnsTopics(CloudFormationLintRule):
-    id = "E9990"
-    shortdesc = "Team policy: no SNS topics"
-    description = "This platform team sends notifications elsewhere."
-    source_url = "https://example.com/policy"
-    tags = ["team"]
-
-    def match(self, cfn):
-        return [
-            RuleMatch(["Resources", name], f"{name}: topics are not allowed here")
-            for name in cfn.get_resources(["AWS::SNS::Topic"])
-        ]
-"""
 
 
 @cache
@@ -86,12 +69,6 @@ def check_github_shape(document: dict[str, Any]) -> None:
         if "uriBaseId" in location:
             assert location["uriBaseId"] == "%SRCROOT%"
             assert not location["uri"].startswith("/") and "\\" not in location["uri"]
-
-
-def team_rules(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "NoSnsTopics.py").write_text(TEAM_RULE, encoding="utf-8")
-    return folder
 
 
 # -- pipegen build --sarif ----------------------------------------------------------------------

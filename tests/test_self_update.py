@@ -14,20 +14,19 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
 from pydantic import ValidationError
-from troposphere import GetAtt
 
 from generator.assembly.stack import ChildStack, Exported
 from generator.components import self_update as su
 from generator.components.artifact_store import artifact_store
-from generator.components.iam import RoleBuilder
+from generator.components.iam import MAX_MANAGED_POLICIES, RoleBuilder, policy_chunks
 from generator.errors import AssemblyError
-from generator.lint.gate import LintJob, lint_one
 from generator.naming import Names
 from generator.scripts import publish_templates as pt
 from generator.spec.loader import load_spec
 from generator.spec.model import PipelineSpec
+from tests.component_lint import lint_stacks, lint_template, role_arn, spec_data
+from tests.offline_aws import offline_aws
 
 PIPELINE = "demo"
 NAMES = Names(PIPELINE)
@@ -69,11 +68,7 @@ def write_tree(folder: Path, root: dict[str, Any] | None = None, child: str = "a
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():  # nothing leaves the process
+    with offline_aws(monkeypatch, REGION):
         s3 = boto3.client("s3", region_name=REGION)
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
@@ -379,9 +374,7 @@ class Built:
 
     def add_role(self, builder: RoleBuilder) -> Exported:
         self.roles.append(builder)
-        return self.iam.export(
-            f"{builder.logical_id}Arn", GetAtt(builder.logical_id, "Arn"), builder.description
-        )
+        return role_arn(self.iam, builder)
 
     def resources(self, stack: ChildStack) -> dict[str, Any]:
         return dict(stack.template.to_dict()["Resources"])
@@ -502,7 +495,7 @@ class TestProjectRole:
         assert create["Resource"][0]["Fn::Sub"][1] == {"Stack": {"Ref": "PipelineStackName"}}
         condition = create["Condition"]
         assert condition["Null"] == {"cloudformation:ImportResourceTypes": "true"}
-        assert condition["StringEquals"] == {
+        assert condition["ArnEquals"] == {
             "cloudformation:RoleArn": {"Fn::GetAtt": ["SelfUpdateExecutionRole", "Arn"]}
         }
         assert sub(condition["StringLike"]["cloudformation:TemplateUrl"]).endswith("/*demo/*")
@@ -655,25 +648,17 @@ def test_every_blueprints_stacks_are_covered(spec_file: Path):
     templates = {f"stacks/{c.file_name}": c.template.to_dict() for c in template_set.children}
     templates["root.yaml"] = template_set.root.to_dict()
     scoped, _ = su.execution_statements(Names(template_set.pipeline), templates)
-    assert len(su._chunks(scoped)) + 1 <= su.MAX_MANAGED_POLICIES
-
-
-def lint(stack: ChildStack, folder: Path) -> list[str]:
-    path = folder / f"{stack.name}.json"
-    path.write_text(stack.template.to_json())
-    return [str(f) for f in lint_one(LintJob(path, path.name, (REGION, "eu-west-1")))]
+    assert len(policy_chunks(scoped, "self-update role")) + 1 <= MAX_MANAGED_POLICIES
 
 
 def test_stacks_pass_the_lint_gate_with_no_finding(built: Built, tmp_path: Path):
     """Stock rules (errors, warnings, informational) and the guardrails."""
-    assert lint(built.iam, tmp_path) == []
+    assert lint_stacks(tmp_path, built.iam) == []
     # The build stack takes the artifact bucket name it does not use for this project alone
     # (the composer's other projects use it): drop that parameter for the lint.
     build = built.build.template.to_dict()
     assert set(build["Parameters"]) >= {"ArtifactKeyArn", "PipelineStackName"}
-    path = tmp_path / "build.json"
-    path.write_text(json.dumps(build))
-    findings = [str(f) for f in lint_one(LintJob(path, path.name, (REGION,)))]
+    findings = lint_template("build", build, tmp_path, (REGION,))
     assert [f for f in findings if "ArtifactBucketName not used" not in f] == []
 
 
@@ -681,15 +666,7 @@ def test_stacks_pass_the_lint_gate_with_no_finding(built: Built, tmp_path: Path)
 
 
 def spec(**fields: Any) -> PipelineSpec[Any]:
-    return PipelineSpec[Any].model_validate(
-        {
-            "name": "demo",
-            "blueprint": "web-app",
-            "source": {"provider": "github", "repository": "acme/demo"},
-            "environments": [{"name": "dev"}],
-            **fields,
-        }
-    )
+    return PipelineSpec[Any].model_validate({**spec_data("demo", "dev"), **fields})
 
 
 class TestSpec:

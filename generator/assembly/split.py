@@ -152,7 +152,8 @@ _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 def references(node: Any) -> set[str]:
     """Logical names `node` refers to: Ref and GetAtt targets, `${Name}` / `${Name.Attr}` in
-    Sub, DependsOn, Condition and Fn::If condition names. Pseudo parameters are left out."""
+    Sub, DependsOn, Condition and Fn::If condition names, and whatever an IAM policy statement's
+    `Condition` block refers to. Pseudo parameters are left out."""
     found: set[str] = set()
     _collect(node, found)
     return {name for name in found if not name.startswith("AWS::")}
@@ -187,12 +188,12 @@ def _collect(node: Any, found: set[str]) -> None:
             found.update(
                 v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)
             )
-        elif key in ("Condition", "Fn::If") and value:
+        elif key in ("Condition", "Fn::If") and isinstance(value, (str, list)) and value:
             condition = value[0] if isinstance(value, list) else value
             if isinstance(condition, str):
                 found.add(condition)
             _collect(value[1:] if isinstance(value, list) else [], found)
-        else:
+        else:  # an IAM policy statement's `Condition` block too: its values may Ref parameters
             _collect(value, found)
 
 

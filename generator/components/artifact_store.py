@@ -26,6 +26,7 @@ from generator.components.iam import POLICY_VERSION, role_arn_pattern
 from generator.naming import Names
 
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+ARTIFACT_LOG_PREFIX = "artifact-bucket/"  # the artifact bucket's access logs in the log bucket
 
 KEY_ADMIN_ACTIONS = [
     kms_actions.ReplicateKey,  # multi-Region primaries get replicas in other regions
@@ -77,6 +78,16 @@ def same_account() -> dict[str, Any]:
     return {"aws:SourceAccount": Ref("AWS::AccountId")}
 
 
+def account_administers_key() -> Statement:
+    return Statement(
+        Sid="AccountAdministersKey",
+        Effect=Allow,
+        Principal=account_root(),
+        Action=KEY_ADMIN_ACTIONS,
+        Resource=["*"],
+    )
+
+
 def s3_decrypt_for_account() -> Statement:
     """Instances outside the pipeline (CodeDeploy agents) fetch revisions with their own roles,
     which IAM must also allow; the key admits them only through S3 in this account."""
@@ -113,13 +124,7 @@ def key_policy(
     return PolicyDocument(
         Version=POLICY_VERSION,
         Statement=[
-            Statement(
-                Sid="AccountAdministersKey",
-                Effect=Allow,
-                Principal=account_root(),
-                Action=KEY_ADMIN_ACTIONS,
-                Resource=["*"],
-            ),
+            account_administers_key(),
             Statement(
                 Sid="PipelineRolesUseKey",
                 Effect=Allow,
@@ -329,6 +334,30 @@ def log_bucket(stack: ChildStack, retention_days: int, bucket_name: Any = None) 
     )
 
 
+def access_logged_bucket(
+    logical_id: str,
+    key: kms.Key,
+    logs: s3.Bucket,
+    log_prefix: str,
+    retention_days: int,
+    bucket_name: Any = None,
+    **extra: Any,
+) -> s3.Bucket:
+    """A hardened bucket encrypted with `key`, logging its access to `logs` under `log_prefix`
+    (which `log_bucket_policy` must admit)."""
+    named = {"BucketName": bucket_name} if bucket_name else {}
+    return hardened_bucket(
+        logical_id,
+        kms_encryption(key),
+        expiry_rules(retention_days),
+        **named,
+        **extra,
+        LoggingConfiguration=s3.LoggingConfiguration(
+            DestinationBucketName=logs.ref(), LogFilePrefix=log_prefix
+        ),
+    )
+
+
 def artifact_bucket(
     stack: ChildStack,
     key: kms.Key,
@@ -336,22 +365,18 @@ def artifact_bucket(
     retention_days: int,
     bucket_name: Any = None,
 ) -> s3.Bucket:
-    named = {"BucketName": bucket_name} if bucket_name else {}
     return stack.add(
-        hardened_bucket(
-            "ArtifactBucket",
-            kms_encryption(key),
-            expiry_rules(retention_days),
-            **named,
-            LoggingConfiguration=s3.LoggingConfiguration(
-                DestinationBucketName=logs.ref(), LogFilePrefix="artifact-bucket/"
-            ),
+        access_logged_bucket(
+            "ArtifactBucket", key, logs, ARTIFACT_LOG_PREFIX, retention_days, bucket_name
         )
     )
 
 
-def log_bucket_policy(stack: ChildStack, logs: s3.Bucket, source: s3.Bucket) -> None:
-    """S3 delivers access logs as the logging service, limited to our bucket and account."""
+def log_bucket_policy(
+    stack: ChildStack, logs: s3.Bucket, source: s3.Bucket, log_prefix: str = ARTIFACT_LOG_PREFIX
+) -> None:
+    """TLS only; S3 delivers `source`'s access logs as the logging service, under `log_prefix`,
+    for this account only."""
     stack.add(
         s3.BucketPolicy(
             "AccessLogBucketPolicy",
@@ -365,7 +390,7 @@ def log_bucket_policy(stack: ChildStack, logs: s3.Bucket, source: s3.Bucket) -> 
                         Effect=Allow,
                         Principal=Principal("Service", ["logging.s3.amazonaws.com"]),
                         Action=[s3_actions.PutObject],
-                        Resource=[Sub(f"${{{logs.title}.Arn}}/artifact-bucket/*")],
+                        Resource=[Sub(f"${{{logs.title}.Arn}}/{log_prefix}*")],
                         Condition=Condition(
                             [
                                 ArnLike({"aws:SourceArn": GetAtt(source, "Arn")}),

@@ -88,7 +88,6 @@ from awacs import s3 as s3_actions
 from awacs.aws import (
     Allow,
     ArnEquals,
-    ArnLike,
     Condition,
     PolicyDocument,
     Principal,
@@ -101,14 +100,12 @@ from troposphere import s3 as s3_resources
 
 from generator.assembly.stack import ChildStack, Exported, RootParameter
 from generator.components.artifact_store import (
-    KEY_ADMIN_ACTIONS,
     RETAIN,
+    access_logged_bucket,
+    account_administers_key,
     account_root,
-    expiry_rules,
-    hardened_bucket,
-    kms_encryption,
     log_bucket,
-    same_account,
+    log_bucket_policy,
     tls_only,
 )
 from generator.components.iam import POLICY_VERSION, RoleBuilder, service
@@ -191,13 +188,7 @@ def audit_key_policy(trail: Any, trail_account: str) -> PolicyDocument:
     return PolicyDocument(
         Version=POLICY_VERSION,
         Statement=[
-            Statement(
-                Sid="AccountAdministersKey",
-                Effect=Allow,
-                Principal=account_root(),
-                Action=KEY_ADMIN_ACTIONS,
-                Resource=["*"],
-            ),
+            account_administers_key(),
             Statement(
                 Sid="CloudTrailEncryptsThisTrailsLogs",
                 Effect=Allow,
@@ -273,49 +264,16 @@ def audit_bucket(
     """Versioned (Object Lock needs it), SSE-KMS, no public access, access-logged, and locked:
     every object version is kept in COMPLIANCE mode for `retention_days`. Lifecycle expiry
     starts after the lock, so nothing expires while it holds."""
-    named = {"BucketName": bucket_name} if bucket_name else {}
     return stack.add(
-        hardened_bucket(
+        access_logged_bucket(
             "AuditBucket",
-            kms_encryption(key),
-            expiry_rules(retention_days),
-            **named,
+            key,
+            logs_bucket,
+            BUCKET_LOG_PREFIX,
+            retention_days,
+            bucket_name,
             ObjectLockEnabled=True,
             ObjectLockConfiguration=object_lock(retention_days),
-            LoggingConfiguration=s3_resources.LoggingConfiguration(
-                DestinationBucketName=logs_bucket.ref(), LogFilePrefix=BUCKET_LOG_PREFIX
-            ),
-        )
-    )
-
-
-def access_log_policy(
-    stack: ChildStack, logs_bucket: s3_resources.Bucket, source: s3_resources.Bucket
-) -> None:
-    """TLS only; S3 delivers the audit bucket's access logs, for this account only."""
-    stack.add(
-        s3_resources.BucketPolicy(
-            "AccessLogBucketPolicy",
-            Bucket=logs_bucket.ref(),
-            PolicyDocument=PolicyDocument(
-                Version=POLICY_VERSION,
-                Statement=[
-                    tls_only(logs_bucket),
-                    Statement(
-                        Sid="S3ServerAccessLogDelivery",
-                        Effect=Allow,
-                        Principal=Principal("Service", ["logging.s3.amazonaws.com"]),
-                        Action=[s3_actions.PutObject],
-                        Resource=[Sub(f"${{{logs_bucket.title}.Arn}}/{BUCKET_LOG_PREFIX}*")],
-                        Condition=Condition(
-                            [
-                                ArnLike({"aws:SourceArn": GetAtt(source, "Arn")}),
-                                StringEquals(same_account()),
-                            ]
-                        ),
-                    ),
-                ],
-            ),
         )
     )
 
@@ -383,7 +341,7 @@ def trail_store(
     key = audit_key(stack, names, trail, trail_account)
     logs_bucket = log_bucket(stack, settings.log_retention_days)
     bucket = audit_bucket(stack, key, logs_bucket, settings.retention_days, bucket_name)
-    access_log_policy(stack, logs_bucket, bucket)
+    log_bucket_policy(stack, logs_bucket, bucket, BUCKET_LOG_PREFIX)
     policy = audit_bucket_policy(stack, bucket, trail, trail_account)
     return TrailStore(bucket.ref(), GetAtt(key, "Arn"), (policy.title,)), bucket, key
 

@@ -42,7 +42,7 @@ from generator.components.source import SOURCE_ARTIFACT
 from generator.errors import AssemblyError
 from generator.naming import Names, arn, literal
 from generator.pipeline_plan import ActionEnvironment, Step
-from generator.spec.checks import Loc, SpecIssue
+from generator.spec.checks import Loc, SpecIssue, repeats, unknown_environment
 from generator.spec.model import Chaos, ChaosAction, Environment, PipelineSpec
 
 EXPERIMENT_TAG = "pipegen:experiment"
@@ -600,13 +600,9 @@ def check_chaos(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     if settings is None:
         return
     envs = [env.name for env in spec.environments]
-    if settings.environment not in envs:
-        default = "" if "environment" in settings.model_fields_set else " (the default)"
-        yield SpecIssue(
-            ("chaos", "environment"),
-            f"there is no environment {settings.environment!r}{default}; name one of "
-            f"{', '.join(envs)} other than production",
-        )
+    missing = unknown_environment(spec, "chaos", settings, " other than production")
+    if missing:
+        yield missing
     elif envs.index(settings.environment) == spec.production_index():
         yield SpecIssue(
             ("chaos", "environment"),
@@ -622,14 +618,11 @@ def check_chaos(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
                 f"{', '.join(sorted(catalog.resource_types))}",
             )
     names = action_names(settings)
-    first: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name in first:
-            yield SpecIssue(
-                ("chaos", "actions", index, "name"),
-                f"action name {name!r} is already used by actions[{first[name]}]; give each "
-                "action its own name",
-            )
-        first.setdefault(name, index)
+    for index, earlier, name in repeats(names):
+        yield SpecIssue(
+            ("chaos", "actions", index, "name"),
+            f"action name {name!r} is already used by actions[{earlier}]; give each action its "
+            "own name",
+        )
     for index, action in enumerate(settings.actions):
         yield from _check_action(settings, index, action, names)

@@ -31,10 +31,12 @@ from generator.components.notifications import (
     EventNotice,
     encrypted_topic,
     events_only_topic_policy,
+    notice_rule,
+    notice_target,
     pipeline_notices,
 )
 from generator.naming import Names
-from generator.spec.checks import SpecIssue
+from generator.spec.checks import SpecIssue, repeats
 from generator.spec.model import Chat, Environment, PipelineSpec
 
 CHAT_GROUP = "Chat notifications"
@@ -71,66 +73,71 @@ MESSAGES = {
 }
 
 
+def _channel_parameter(
+    name: str,
+    label: str,
+    description: str,
+    pattern: str,
+    constraint: str,
+    length: tuple[int, int] = (1, 256),
+) -> RootParameter:
+    return RootParameter(
+        name=name,
+        description=description,
+        label=label,
+        group=CHAT_GROUP,
+        allowed_pattern=pattern,
+        min_length=length[0],
+        max_length=length[1],
+        constraint_description=constraint,
+    )
+
+
+def _teams_guid(name: str, label: str, description: str) -> RootParameter:
+    constraint = "A GUID such as 0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d."
+    return _channel_parameter(name, label, description, TEAMS_GUID_PATTERN, constraint, (36, 36))
+
+
 def chat_parameters(settings: Chat) -> list[RootParameter]:
     """The ids of the channel, entered when the stack is launched."""
     if settings.service == "slack":
         return [
-            RootParameter(
-                name="SlackWorkspaceId",
-                description="ID of the Slack workspace authorised in the AWS Chatbot console "
+            _channel_parameter(
+                "SlackWorkspaceId",
+                "Slack workspace ID",
+                "ID of the Slack workspace authorised in the AWS Chatbot console "
                 "(Configured clients), such as T0123ABCD.",
-                label="Slack workspace ID",
-                group=CHAT_GROUP,
-                allowed_pattern=SLACK_WORKSPACE_PATTERN,
-                min_length=1,
-                max_length=256,
-                constraint_description="Capital letters and digits, such as T0123ABCD.",
+                SLACK_WORKSPACE_PATTERN,
+                "Capital letters and digits, such as T0123ABCD.",
             ),
-            RootParameter(
-                name="SlackChannelId",
-                description="ID of the Slack channel (channel details, at the bottom), such as "
+            _channel_parameter(
+                "SlackChannelId",
+                "Slack channel ID",
+                "ID of the Slack channel (channel details, at the bottom), such as "
                 "C0123ABCDEF. Invite @aws to a private channel first.",
-                label="Slack channel ID",
-                group=CHAT_GROUP,
-                allowed_pattern=SLACK_CHANNEL_PATTERN,
-                min_length=1,
-                max_length=256,
-                constraint_description="Letters and digits, such as C0123ABCDEF.",
+                SLACK_CHANNEL_PATTERN,
+                "Letters and digits, such as C0123ABCDEF.",
             ),
         ]
-    guid = "A GUID such as 0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d."
     return [
-        RootParameter(
-            name="TeamsTenantId",
-            description="Microsoft Teams tenant ID (the tenantId in the channel link).",
-            label="Teams tenant ID",
-            group=CHAT_GROUP,
-            allowed_pattern=TEAMS_GUID_PATTERN,
-            min_length=36,
-            max_length=36,
-            constraint_description=guid,
+        _teams_guid(
+            "TeamsTenantId",
+            "Teams tenant ID",
+            "Microsoft Teams tenant ID (the tenantId in the channel link).",
         ),
-        RootParameter(
-            name="TeamsTeamId",
-            description="Microsoft Teams team ID (the groupId in the channel link), authorised "
+        _teams_guid(
+            "TeamsTeamId",
+            "Teams team ID",
+            "Microsoft Teams team ID (the groupId in the channel link), authorised "
             "in the AWS Chatbot console (Configured clients).",
-            label="Teams team ID",
-            group=CHAT_GROUP,
-            allowed_pattern=TEAMS_GUID_PATTERN,
-            min_length=36,
-            max_length=36,
-            constraint_description=guid,
         ),
-        RootParameter(
-            name="TeamsChannelId",
-            description="Microsoft Teams channel ID as it appears in the channel link, "
+        _channel_parameter(
+            "TeamsChannelId",
+            "Teams channel ID",
+            "Microsoft Teams channel ID as it appears in the channel link, "
             "URL-encoded: 19%3a...%40thread.tacv2.",
-            label="Teams channel ID",
-            group=CHAT_GROUP,
-            allowed_pattern=TEAMS_CHANNEL_PATTERN,
-            min_length=1,
-            max_length=256,
-            constraint_description="The URL-encoded channel ID, such as 19%3aabc%40thread.tacv2.",
+            TEAMS_CHANNEL_PATTERN,
+            "The URL-encoded channel ID, such as 19%3aabc%40thread.tacv2.",
         ),
     ]
 
@@ -159,35 +166,12 @@ def custom_notification(notice: EventNotice) -> str:
     )
 
 
-def chat_rule(stack: ChildStack, notice: EventNotice, pipeline: str, topic: sns.Topic) -> Any:
-    message = custom_notification(notice)
-    paths = {
-        "pipeline": "$.detail.pipeline",
-        "execution": "$.detail.execution-id",
-        "region": "$.region",
-        **({"stage": "$.detail.stage"} if "<stage>" in message else {}),
-    }
-    return stack.add(
-        events.Rule(
-            f"Chat{notice.logical_id}",
-            Description=f"{notice.description} (chat): {pipeline}",
-            State="ENABLED",
-            EventPattern={
-                "source": ["aws.codepipeline"],
-                "detail-type": [notice.detail_type],
-                "detail": {"pipeline": [pipeline], **notice.detail},
-            },
-            Targets=[
-                events.Target(
-                    Id="ChatTopic",
-                    Arn=topic.ref(),
-                    InputTransformer=events.InputTransformer(
-                        InputPathsMap=paths, InputTemplate=message
-                    ),
-                )
-            ],
-        )
-    )
+def chat_rule(
+    stack: ChildStack, notice: EventNotice, pipeline: str, topic: sns.Topic
+) -> events.Rule:
+    target = notice_target("ChatTopic", topic, custom_notification(notice))
+    description = f"{notice.description} (chat): {pipeline}"
+    return notice_rule(stack, f"Chat{notice.logical_id}", description, notice, pipeline, target)
 
 
 def guardrail_arns(settings: Chat) -> list[Sub]:
@@ -283,14 +267,11 @@ def check_chat(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     if chat is None:
         return
     for field in ("guardrail", "events"):
-        first: dict[str, int] = {}
-        for index, value in enumerate(getattr(chat, field) or []):
-            if value in first:
-                yield SpecIssue(
-                    ("chat", field, index),
-                    f"{value!r} is already listed at chat.{field}[{first[value]}]; list it once",
-                )
-            first.setdefault(value, index)
+        for index, earlier, value in repeats(getattr(chat, field) or []):
+            yield SpecIssue(
+                ("chat", field, index),
+                f"{value!r} is already listed at chat.{field}[{earlier}]; list it once",
+            )
     if len(chat_events(spec)) == 0:
         yield SpecIssue(
             ("chat",),

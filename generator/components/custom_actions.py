@@ -34,7 +34,7 @@ from generator.assembly.stack import ChildStack, Exported, RootParameter
 from generator.components.iam import RoleBuilder, role_path, service
 from generator.naming import Names, arn
 from generator.pipeline_plan import Step
-from generator.spec.checks import Loc, SpecIssue
+from generator.spec.checks import Loc, SpecIssue, repeats
 from generator.spec.model import (
     ActionSecret,
     CustomAction,
@@ -290,15 +290,6 @@ def worker_environment(action: CustomAction) -> dict[str, str]:
 # -- cross-field checks ------------------------------------------------------------------------
 
 
-def _first_seen(values: Sequence[str]) -> Iterator[tuple[int, int, str]]:
-    """(index, index of the first occurrence, value) for every value seen before."""
-    first: dict[str, int] = {}
-    for index, value in enumerate(values):
-        if value in first:
-            yield index, first[value], value
-        first.setdefault(value, index)
-
-
 def worker_variable(name: str) -> str:
     """How job_worker.py names a property's variable: PIPEGEN_CONFIG_<NAME>."""
     return "PIPEGEN_CONFIG_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
@@ -309,15 +300,15 @@ def check_custom_actions(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]
     and pipeline validation rules, and what the job worker needs)."""
     actions = spec.custom_actions
     types = [type_id(a) for a in actions]
-    for index, earlier, value in _first_seen(types):
+    for index, earlier, value in repeats(types):
         yield SpecIssue(
             ("custom_actions", index, "provider"),
             f"action type Custom/{value} is already declared at custom_actions[{earlier}]; "
             "declare each category, provider and version once",
         )
-    duplicates = {index for index, _, _ in _first_seen(types)}
+    duplicates = {index for index, _, _ in repeats(types)}
     prefixes = [logical_prefix(a) for a in actions]
-    for index, earlier, _ in _first_seen(prefixes):
+    for index, earlier, _ in repeats(prefixes):
         if index not in duplicates:
             yield SpecIssue(
                 ("custom_actions", index, "provider"),
@@ -326,7 +317,7 @@ def check_custom_actions(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]
                 "rename one provider or version",
             )
     named = [f"{a.stage}\n{a.name or a.provider}" for a in actions]
-    for index, earlier, key in _first_seen(named):
+    for index, earlier, key in repeats(named):
         stage, name = key.split("\n")
         yield SpecIssue(
             ("custom_actions", index, "name"),
@@ -359,14 +350,14 @@ def _check_action(loc: Loc, action: CustomAction) -> Iterator[SpecIssue]:
 
 def _check_properties(loc: Loc, props: Sequence[CustomActionProperty]) -> Iterator[SpecIssue]:
     where = (*loc, "configuration_properties")
-    for index, earlier, name in _first_seen([p.name for p in props]):
+    for index, earlier, name in repeats([p.name for p in props]):
         yield SpecIssue(
             (*where, index, "name"),
             f"property {name!r} is already declared at configuration_properties[{earlier}]",
         )
-    exact = {index for index, _, _ in _first_seen([p.name for p in props])}
+    exact = {index for index, _, _ in repeats([p.name for p in props])}
     variables = [worker_variable(p.name) for p in props]
-    for index, earlier, variable in _first_seen(variables):
+    for index, earlier, variable in repeats(variables):
         if index not in exact:
             yield SpecIssue(
                 (*where, index, "name"),
@@ -407,7 +398,7 @@ def _check_artifacts(loc: Loc, action: CustomAction) -> Iterator[SpecIssue]:
                 f"{counts.minimum} to {counts.maximum} ({field}); list that many or change "
                 f"{field}",
             )
-        for index, earlier, name in _first_seen(names):
+        for index, earlier, name in repeats(names):
             yield SpecIssue(
                 (*loc, listed, index),
                 f"artifact {name!r} is already listed at {listed}[{earlier}]; list it once",

@@ -7,6 +7,7 @@ in a policy of their own), and `iam:PassRole` only with an `iam:PassedToService`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +22,11 @@ from generator.assembly.stack import ChildStack
 from generator.errors import AssemblyError
 
 POLICY_VERSION = "2012-10-17"
+# IAM counts a managed policy without white space, at most 6,144 characters; stay 15% below, as
+# generator/limits.py does: intrinsic functions grow when CloudFormation resolves them.
+POLICY_CHARACTERS = 5_200
+MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
+Statements = list[dict[str, Any]]  # policy statements as plain JSON
 
 
 @cache
@@ -175,3 +181,41 @@ def action_role(
 
 def service(name: str) -> Principal:
     return Principal("Service", [f"{name}.amazonaws.com"])
+
+
+def _characters(statements: Statements) -> int:
+    document = {"Version": POLICY_VERSION, "Statement": statements}
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def policy_chunks(statements: Statements, role: str) -> list[Statements]:
+    """Statements packed in order into documents IAM accepts as managed policies (`role` names
+    the role in the error)."""
+    chunks: list[Statements] = []
+    for statement in statements:
+        candidate = [*(chunks[-1] if chunks else []), statement]
+        if chunks and _characters(candidate) <= POLICY_CHARACTERS:
+            chunks[-1] = candidate
+        else:
+            if _characters([statement]) > POLICY_CHARACTERS:
+                raise AssemblyError(f"{role} statement {statement['Sid']} is too large")
+            chunks.append([statement])
+    return chunks
+
+
+def managed_policy_documents(
+    pipeline: str, role: str, policy_id: str, scoped: Statements, wildcard_only: Statements
+) -> list[tuple[str, Statements]]:
+    """The managed policies (logical id, statements) that give `role` of `pipeline` its
+    statements: the scoped ones packed into `<policy_id>Policy<n>`, the wildcard-only ones in
+    `<policy_id>WildcardOnlyPolicy`, at most as many as IAM attaches to a role."""
+    chunks = policy_chunks(scoped, role)
+    documents = [(f"{policy_id}Policy{i}", chunk) for i, chunk in enumerate(chunks, 1)]
+    if wildcard_only:
+        documents.append((f"{policy_id}WildcardOnlyPolicy", wildcard_only))
+    if len(documents) > MAX_MANAGED_POLICIES:
+        raise AssemblyError(
+            f"{pipeline}: the {role} needs {len(documents)} managed policies, "
+            f"more than the {MAX_MANAGED_POLICIES} IAM attaches to a role"
+        )
+    return documents

@@ -28,7 +28,7 @@ from generator.components.grants import Grant
 from generator.components.source import SOURCE_ARTIFACT, SOURCE_NAMESPACE
 from generator.pipeline_plan import ActionEnvironment, Step
 from generator.scripts.perf_baseline import baseline_key
-from generator.spec.checks import SpecIssue
+from generator.spec.checks import SpecIssue, unknown_environment
 from generator.spec.model import Environment, LoadTest, PipelineSpec
 
 PURPOSE = "load-test"
@@ -276,14 +276,9 @@ def check_load_test(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
     settings = spec.load_test
     if settings is None:
         return
-    names = [env.name for env in spec.environments]
-    if settings.environment not in names:
-        default = "" if "environment" in settings.model_fields_set else " (the default)"
-        yield SpecIssue(
-            ("load_test", "environment"),
-            f"there is no environment {settings.environment!r}{default}; name one of "
-            f"{', '.join(names)}",
-        )
+    missing = unknown_environment(spec, "load_test", settings)
+    if missing:
+        yield missing
     if settings.tool == "gatling" and not settings.simulation:
         yield SpecIssue(
             ("load_test", "simulation"),

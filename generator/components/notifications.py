@@ -204,36 +204,54 @@ def pipeline_roles_topic_policy(
     publish_only(stack, topic, [roles, *alarms_publish(topic, alarm_arns)])
 
 
-def event_rule(
-    stack: ChildStack, notice: EventNotice, pipeline: str, topic: sns.Topic
+def notice_target(target_id: str, topic: sns.Topic, input_template: str) -> events.Target:
+    """`topic` as a rule's target, receiving the event as `input_template`, in which
+    <pipeline>, <execution>, <region> and <stage> are input paths."""
+    return events.Target(
+        Id=target_id,
+        Arn=topic.ref(),
+        InputTransformer=events.InputTransformer(
+            InputPathsMap={
+                "pipeline": "$.detail.pipeline",
+                "execution": "$.detail.execution-id",
+                "region": "$.region",
+                **({"stage": "$.detail.stage"} if "<stage>" in input_template else {}),
+            },
+            InputTemplate=input_template,
+        ),
+    )
+
+
+def notice_rule(
+    stack: ChildStack,
+    logical_id: str,
+    description: str,
+    notice: EventNotice,
+    pipeline: str,
+    target: events.Target,
 ) -> events.Rule:
+    """A rule sending `notice`'s events of `pipeline` to `target`."""
     return stack.add(
         events.Rule(
-            notice.logical_id,
-            Description=f"{notice.description}: {pipeline}",
+            logical_id,
+            Description=description,
             State="ENABLED",
             EventPattern={
                 "source": ["aws.codepipeline"],
                 "detail-type": [notice.detail_type],
                 "detail": {"pipeline": [pipeline], **notice.detail},
             },
-            Targets=[
-                events.Target(
-                    Id="NotificationTopic",
-                    Arn=topic.ref(),
-                    InputTransformer=events.InputTransformer(
-                        InputPathsMap={
-                            "pipeline": "$.detail.pipeline",
-                            "execution": "$.detail.execution-id",
-                            "region": "$.region",
-                            **({"stage": "$.detail.stage"} if "<stage>" in notice.message else {}),
-                        },
-                        InputTemplate=f'"{notice.message}"',
-                    ),
-                )
-            ],
+            Targets=[target],
         )
     )
+
+
+def event_rule(
+    stack: ChildStack, notice: EventNotice, pipeline: str, topic: sns.Topic
+) -> events.Rule:
+    target = notice_target("NotificationTopic", topic, f'"{notice.message}"')
+    description = f"{notice.description}: {pipeline}"
+    return notice_rule(stack, notice.logical_id, description, notice, pipeline, target)
 
 
 @dataclass(frozen=True)

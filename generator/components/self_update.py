@@ -40,7 +40,6 @@ Roles:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -50,14 +49,20 @@ import yaml
 from awacs import cloudformation as cfn
 from awacs import iam as iam_actions
 from awacs import s3 as s3_actions
-from awacs.aws import Condition, Null, StringEquals, StringLike
+from awacs.aws import ArnEquals, Condition, Null, StringEquals, StringLike
 from troposphere import Ref, Sub, iam
 
 from generator.assembly.assemble import TEMPLATE_BUCKET, TEMPLATE_REGION
 from generator.assembly.stack import ChildStack, Exported, RootParameter, StackValue
 from generator.components import codebuild
 from generator.components.artifact_store import ArtifactStore
-from generator.components.iam import POLICY_VERSION, RoleBuilder, self_update_role_path, service
+from generator.components.iam import (
+    POLICY_VERSION,
+    RoleBuilder,
+    managed_policy_documents,
+    self_update_role_path,
+    service,
+)
 from generator.components.source import SOURCE_ARTIFACT
 from generator.errors import AssemblyError
 from generator.naming import Names
@@ -75,10 +80,6 @@ EXPORTED = ("TEMPLATES_CHANGED", "TEMPLATE_PREFIX", "TEMPLATE_HASH", "CHANGE_SET
 SELF_UPDATE_GROUP = "Self-update"
 EXECUTION_ROLE = "SelfUpdateExecutionRole"
 HASH_SEGMENT = "?" * 64  # a sha256 in hex, one IAM single-character wildcard per digit
-# IAM counts a managed policy without white space, at most 6,144 characters; stay 15% below, as
-# generator/limits.py does: intrinsic functions grow when CloudFormation resolves them.
-POLICY_CHARACTERS = 5_200
-MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
 # What the Service Catalog table grants for Service Catalog itself, which a stack update with
 # the role does not do: reading the published set at the catalogue's prefix and Service
 # Catalog's copy of the template (the set's own location is granted below), and validating a
@@ -221,7 +222,7 @@ def grant_project(
             [
                 # No resource imports: an import could adopt resources the stack never created.
                 Null({"cloudformation:ImportResourceTypes": "true"}),
-                StringEquals({"cloudformation:RoleArn": cloudformation_role}),
+                ArnEquals({"cloudformation:RoleArn": cloudformation_role}),
                 StringLike({"cloudformation:TemplateUrl": templates}),
             ]
         ),
@@ -414,25 +415,6 @@ def execution_statements(
     return scoped, wildcard_only
 
 
-def _chunks(statements: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Statements packed in order into documents IAM accepts as managed policies."""
-    chunks: list[list[dict[str, Any]]] = []
-    for statement in statements:
-        candidate = [*(chunks[-1] if chunks else []), statement]
-        if chunks and _characters(candidate) <= POLICY_CHARACTERS:
-            chunks[-1] = candidate
-        else:
-            if _characters([statement]) > POLICY_CHARACTERS:
-                raise AssemblyError(f"self-update role statement {statement['Sid']} is too large")
-            chunks.append([statement])
-    return chunks
-
-
-def _characters(statements: list[dict[str, Any]]) -> int:
-    document = {"Version": POLICY_VERSION, "Statement": statements}
-    return len(json.dumps(document, separators=(",", ":")))
-
-
 def scope_execution_role(
     update: SelfUpdate,
     names: Names,
@@ -447,14 +429,9 @@ def scope_execution_role(
     iam_stack.use(update.stack_name)  # the policies' Fn::Sub strings name both parameters
     iam_stack.use(TEMPLATE_BUCKET)
     scoped, wildcard_only = execution_statements(names, templates)
-    documents = [(f"{EXECUTION_ROLE}Policy{i}", c) for i, c in enumerate(_chunks(scoped), 1)]
-    if wildcard_only:
-        documents.append((f"{EXECUTION_ROLE}WildcardOnlyPolicy", wildcard_only))
-    if len(documents) > MAX_MANAGED_POLICIES:
-        raise AssemblyError(
-            f"{names.pipeline}: the self-update role needs {len(documents)} managed policies, "
-            f"more than the {MAX_MANAGED_POLICIES} IAM attaches to a role"
-        )
+    documents = managed_policy_documents(
+        names.pipeline, "self-update role", EXECUTION_ROLE, scoped, wildcard_only
+    )
     for logical_id, statements in documents:
         iam_stack.add(
             iam.ManagedPolicy(

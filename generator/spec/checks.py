@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from generator.spec.model import (
     GIT_CONNECTION_PROVIDERS,
     LOG_RETENTION_DAYS,
+    Chaos,
     Environment,
+    LoadTest,
     PipelineSpec,
 )
 
@@ -67,7 +69,7 @@ def check_common(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             f"{spec.log_retention_days} days is below the 365 days that audits expect "
             "(Security Hub CloudWatch.16); use 365 or more",
         )
-    for index, earlier, kind in _repeats(spec.notifications.events):
+    for index, earlier, kind in repeats(spec.notifications.events):
         yield SpecIssue(
             ("notifications", "events", index),
             f"{kind!r} is already listed at notifications.events[{earlier}]; list it once",
@@ -181,7 +183,7 @@ def _check_source(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
             "parameter",
         )
     for part in ("include", "exclude"):
-        for index, earlier, glob in _repeats(getattr(source.file_paths, part)):
+        for index, earlier, glob in repeats(getattr(source.file_paths, part)):
             yield SpecIssue(
                 ("source", "file_paths", part, index),
                 f"{glob!r} is already listed at file_paths.{part}[{earlier}]; list it once",
@@ -218,7 +220,7 @@ def _check_build(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
         )
 
 
-def _repeats(values: Iterable[str]) -> Iterator[tuple[int, int, str]]:
+def repeats(values: Iterable[str]) -> Iterator[tuple[int, int, str]]:
     """(index, index of the first occurrence, value) for every value seen before."""
     first: dict[str, int] = {}
     for index, value in enumerate(values):
@@ -227,8 +229,24 @@ def _repeats(values: Iterable[str]) -> Iterator[tuple[int, int, str]]:
         first.setdefault(value, index)
 
 
+def unknown_environment(
+    spec: PipelineSpec[Environment], block: str, settings: LoadTest | Chaos, which: str = ""
+) -> SpecIssue | None:
+    """The issue when `settings.environment` names no environment of `spec`; `which` narrows
+    the names it offers (" other than production")."""
+    names = [env.name for env in spec.environments]
+    if settings.environment in names:
+        return None
+    default = "" if "environment" in settings.model_fields_set else " (the default)"
+    return SpecIssue(
+        (block, "environment"),
+        f"there is no environment {settings.environment!r}{default}; name one of "
+        f"{', '.join(names)}{which}",
+    )
+
+
 def _check_tests(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
-    for index, earlier, kind in _repeats(t.kind for t in spec.tests):
+    for index, earlier, kind in repeats(t.kind for t in spec.tests):
         yield SpecIssue(
             ("tests", index, "kind"),
             f"test kind {kind!r} is already listed at tests[{earlier}]; list each kind once",
@@ -244,7 +262,7 @@ def _check_tests(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
 
 
 def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
-    for index, earlier, name in _repeats(e.name for e in spec.environments):
+    for index, earlier, name in repeats(e.name for e in spec.environments):
         yield SpecIssue(
             ("environments", index, "name"),
             f"environment {name!r} is already defined at environments[{earlier}]; "
@@ -252,7 +270,7 @@ def _check_environments(spec: PipelineSpec[Environment]) -> Iterator[SpecIssue]:
         )
     for index, env in enumerate(spec.environments):
         alarms = getattr(getattr(env, "deploy", None), "alarms", None) or []
-        for position, earlier, alarm in _repeats(alarms):
+        for position, earlier, alarm in repeats(alarms):
             yield SpecIssue(
                 ("environments", index, "deploy", "alarms", position),
                 f"alarm {alarm!r} is already listed at alarms[{earlier}]; list it once",
