@@ -1,3 +1,3 @@
 """pipegen: pipeline specs in, lint-clean CloudFormation nested stacks out."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
