@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from generator.workers import job_worker
@@ -512,6 +512,55 @@ def test_throttling_past_the_retry_budget_keeps_the_worker_alive(
     assert h.worker.run(max_polls=2) == 0
 
     assert h.sleeps == [0.5, 1.0, 5.0]  # two backoffs, then the poll interval
+
+
+def test_network_error_reporting_success_fails_the_job_and_keeps_polling(
+    make: Any, codepipeline: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, stub = codepipeline
+    expect_poll(stub, [job(outputs=False, input_key="unused")])
+    expect_ack(stub)
+    expect_failure(
+        stub,
+        "could not report success: EndpointConnectionError: "
+        'Could not connect to the endpoint URL: "https://codepipeline.example"',
+    )
+    expect_poll(stub, [])
+
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://codepipeline.example")
+
+    monkeypatch.setattr(client, "put_job_success_result", unreachable)
+    h = make("true")
+    h.worker._download = lambda *a, **k: None  # type: ignore[method-assign]
+
+    assert h.worker.run(max_polls=2) == 0
+
+
+def test_unexpected_error_from_one_job_is_reported_and_the_loop_goes_on(
+    make: Any,
+    codepipeline: tuple[Any, Stubber],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, stub = codepipeline
+    expect_poll(stub, [job(outputs=False, input_key="unused")])
+    expect_ack(stub)
+    expect_failure(stub, "internal job worker error: RuntimeError: boom")
+    expect_poll(stub, [])
+
+    def broken(**_: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(client, "put_job_success_result", broken)
+    h = make("true")
+    h.worker._download = lambda *a, **k: None  # type: ignore[method-assign]
+
+    with caplog.at_level(logging.INFO):
+        assert h.worker.run(max_polls=2) == 0
+
+    assert "job.crashed" in worker_lines(caplog)
+    assert "worker.stopped" in worker_lines(caplog)
 
 
 def test_unknown_action_type_stops_the_worker(make: Any, codepipeline: tuple[Any, Stubber]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
 from generator.components.load_test import perf_baseline_source
@@ -314,6 +315,72 @@ class TestS3Store:
         )
         assert pb.main(argv) == 1  # 190 ms against 100 ms
         assert "REGRESSION" in capsys.readouterr().out
+
+
+class FailingStore(MemoryStore):
+    def __init__(self, error: Exception, on: str = "load") -> None:
+        super().__init__()
+        self.error, self.on = error, on
+
+    def load(self, key: str) -> Baseline | None:
+        if self.on == "load":
+            raise self.error
+        return super().load(key)
+
+    def save(self, key: str, baseline: Baseline) -> None:
+        if self.on == "save":
+            raise self.error
+        super().save(key, baseline)
+
+
+MAIN_ARGV = [
+    "compare", "--tool", "k6", "--results", str(DATA / "k6-summary.json"), "--bucket",
+    "artifacts", "--pipeline", "shop", "--environment", "staging", "--release-branch", "main",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "on", "reason"),
+    [
+        (
+            ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject"
+            ),
+            "load",
+            "AccessDenied: Access Denied",
+        ),
+        (
+            ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please\nslow down"}}, "PutObject"
+            ),
+            "save",
+            "SlowDown: Please slow down",
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://s3.example"),
+            "load",
+            'EndpointConnectionError: Could not connect to the endpoint URL: "https://s3.example"',
+        ),
+    ],
+)
+def test_s3_errors_exit_2_not_1(
+    error: Exception, on: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = pb.main(MAIN_ARGV, store_factory=lambda bucket: FailingStore(error, on))
+    assert code == 2  # 1 means "regression"
+    err = capsys.readouterr().err
+    assert err == (
+        f"perf_baseline: cannot read or write the baseline s3://artifacts/{KEY}: {reason}\n"
+    )
+
+
+def test_s3_error_from_moto_exits_2(bucket: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a if a != "artifacts" else "no-such-bucket" for a in MAIN_ARGV]
+    assert pb.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("perf_baseline: cannot read or write the baseline s3://no-such-bucket/")
+    assert "NoSuchBucket" in err
+    assert err.count("\n") == 1
 
 
 # -- shipped as app/perf_baseline.py ------------------------------------------------------------

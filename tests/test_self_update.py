@@ -14,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
 from pydantic import ValidationError
 
 from generator.assembly.stack import ChildStack, Exported
@@ -313,6 +315,151 @@ class TestPublish:
         assert pt.main([*argv[:-2], "--pipeline", "other"]) == 1
         assert "not the stack of pipeline other" in capsys.readouterr().err
 
+    def test_main_reports_an_aws_error_in_one_line(
+        self, aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ):
+        _, cloudformation = aws
+        launch(cloudformation)
+        env_file = tmp_path / "self-update.env"
+        argv = [
+            "--source", str(write_tree(tmp_path / "demo")), "--bucket", "no-such-bucket",
+            "--stack-name", STACK, "--region", REGION, "--env-file", str(env_file),
+        ]  # fmt: skip
+        assert pt.main(argv) == 1  # the upload's NoSuchBucket, not a traceback
+        err = capsys.readouterr().err
+        assert err.startswith("publish_templates: An error occurred (NoSuchBucket)")
+        assert err.count("\n") == 1
+        assert not env_file.exists()  # as for any other failure
+
+    def test_main_reports_a_network_error_in_one_line(
+        self, aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+    ):
+        def unreachable(**_: Any) -> pt.Result:
+            raise EndpointConnectionError(endpoint_url="https://cloudformation.example")
+
+        monkeypatch.setattr(pt, "publish", unreachable)
+        argv = ["--source", str(tmp_path), "--bucket", BUCKET, "--stack-name", STACK,
+                "--region", REGION]  # fmt: skip
+        assert pt.main(argv) == 1
+        assert capsys.readouterr().err == (
+            "publish_templates: Could not connect to the endpoint URL: "
+            '"https://cloudformation.example"\n'
+        )
+
+
+# -- the change set, call by call (a Stubber: moto answers every poll at once) -----------------
+
+CHANGE_SET_ARN = f"arn:aws:cloudformation:{REGION}:123456789012:changeSet/new/1"
+DIGEST = "ab" * 32
+URL = "https://templates.example/root.json"
+
+
+def stubbed_update(
+    stub: Stubber,
+    *,
+    pages: list[list[dict[str, str]]] | None = None,
+    executions: tuple[str, ...] = ("EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE"),
+    stack_status: str = "UPDATE_COMPLETE",
+) -> None:
+    """Queue the calls update_stack makes, in order, with their exact parameters."""
+    name = pt.change_set_name(DIGEST)
+    stub.add_response(
+        "get_template_summary",
+        {"Parameters": [{"ParameterKey": "TemplateKeyPrefix"}]},
+        {"TemplateURL": URL},
+    )
+    pages = pages or [[]]
+    for index, summaries in enumerate(pages):
+        response: dict[str, Any] = {"Summaries": summaries}
+        request: dict[str, Any] = {"StackName": STACK}
+        if index + 1 < len(pages):
+            response["NextToken"] = f"page-{index + 1}"
+        if index:
+            request["NextToken"] = f"page-{index}"
+        stub.add_response("list_change_sets", response, request)
+        stale = [s["ChangeSetId"] for s in summaries if s["ChangeSetName"] == name]
+        if stale:
+            stub.add_response(
+                "delete_change_set", {}, {"StackName": STACK, "ChangeSetName": stale[0]}
+            )
+            break
+    stub.add_response(
+        "create_change_set",
+        {"Id": CHANGE_SET_ARN},
+        {
+            "StackName": STACK,
+            "ChangeSetName": name,
+            "ChangeSetType": "UPDATE",
+            "TemplateURL": URL,
+            "Parameters": [{"ParameterKey": "TemplateKeyPrefix", "ParameterValue": "p/"}],
+            "Capabilities": list(pt.CAPABILITIES),
+            "Description": "pipegen self-update to p/",
+        },
+    )
+    by_arn = {"ChangeSetName": CHANGE_SET_ARN}
+    stub.add_response(
+        "describe_change_set",
+        {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE"},
+        by_arn,
+    )
+    stub.add_response("execute_change_set", {}, by_arn)
+    for execution in executions:
+        stub.add_response(
+            "describe_change_set",
+            {"Status": "CREATE_COMPLETE", "ExecutionStatus": execution},
+            by_arn,
+        )
+    stub.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": STACK,
+                    "CreationTime": "2026-01-01T00:00:00Z",
+                    "StackStatus": stack_status,
+                }
+            ]
+        },
+        {"StackName": STACK},
+    )
+
+
+@pytest.fixture
+def stubbed(aws: Any) -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("cloudformation", region_name=REGION)
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+def run_update(client: Any) -> str | None:
+    stack = pt.StackState(STACK, "UPDATE_COMPLETE", {"TemplateKeyPrefix": "x/"}, {})
+    return pt.update_stack(client, stack, URL, "p/", DIGEST, None, timeout=60, delay=0)
+
+
+class TestUpdateStack:
+    def test_waits_for_the_execution_before_reading_the_stack(self, stubbed: tuple[Any, Stubber]):
+        client, stub = stubbed
+        stubbed_update(stub)
+        assert run_update(client) == CHANGE_SET_ARN
+
+    def test_a_failed_execution_is_not_success_even_with_a_stale_stack_status(
+        self, stubbed: tuple[Any, Stubber]
+    ):
+        client, stub = stubbed
+        # The stack still shows the previous update's UPDATE_COMPLETE.
+        stubbed_update(stub, executions=("EXECUTE_FAILED",), stack_status="UPDATE_COMPLETE")
+        with pytest.raises(pt.PublishError, match="change set EXECUTE_FAILED"):
+            run_update(client)
+
+    def test_a_leftover_change_set_on_a_later_page_is_deleted(self, stubbed: tuple[Any, Stubber]):
+        client, stub = stubbed
+        name = pt.change_set_name(DIGEST)
+        other = {"ChangeSetName": "someone-else", "ChangeSetId": "arn:other"}
+        leftover = {"ChangeSetName": name, "ChangeSetId": "arn:leftover"}
+        stubbed_update(stub, pages=[[other], [other], [leftover]])
+        assert run_update(client) == CHANGE_SET_ARN
+
 
 def test_script_needs_only_the_standard_library_and_boto3():
     tree = ast.parse(Path(pt.__file__).read_text())
@@ -324,7 +471,8 @@ def test_script_needs_only_the_standard_library_and_boto3():
     }
     import sys
 
-    assert imported - set(sys.stdlib_module_names) == {"boto3"}
+    # botocore: boto3's own dependency, for its exception classes
+    assert imported - set(sys.stdlib_module_names) == {"boto3", "botocore"}
 
 
 def test_script_runs_as_a_file(tmp_path: Path):

@@ -42,6 +42,8 @@ MAX_PREFIX = 200  # the root's TemplateKeyPrefix parameter allows no more
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 CHANGE_SET_PREFIX = "pipegen-self-update-"
 BUSY = re.compile(r"_IN_PROGRESS$")
+# A change set's ExecutionStatus once its execution has ended (OBSOLETE: another one ran).
+EXECUTION_DONE = ("EXECUTE_COMPLETE", "EXECUTE_FAILED", "OBSOLETE")
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 CONTENT_TYPES = {
     ".yaml": "application/yaml",
@@ -278,22 +280,40 @@ def update_stack(
         raise PublishError(f"change set {change_set} failed: {reason}")
     cloudformation.execute_change_set(ChangeSetName=change_set)
 
+    # The stack's own status right after ExecuteChangeSet may still be the previous update's
+    # UPDATE_COMPLETE: follow the change set's execution first, then the stack.
+    def executed() -> tuple[bool, dict[str, Any]]:
+        described = cloudformation.describe_change_set(ChangeSetName=change_set)
+        return described.get("ExecutionStatus") in EXECUTION_DONE, described
+
+    execution = _wait(f"change set {change_set} to execute", executed, timeout, delay)
+
     def updated() -> tuple[bool, dict[str, Any]]:
         current = cloudformation.describe_stacks(StackName=stack.name)["Stacks"][0]
         return not BUSY.search(current["StackStatus"]), current
 
     final = _wait(f"stack {stack.name} to update", updated, timeout, delay)
-    if final["StackStatus"] != "UPDATE_COMPLETE":
+    status = execution.get("ExecutionStatus")
+    if status != "EXECUTE_COMPLETE" or final["StackStatus"] != "UPDATE_COMPLETE":
         raise PublishError(
-            f"stack {stack.name} did not update: {final['StackStatus']} "
-            f"{final.get('StackStatusReason', '')}; see its events in the CloudFormation console"
+            f"stack {stack.name} did not update: change set {status}, stack "
+            f"{final['StackStatus']} {final.get('StackStatusReason', '')}; see its events in "
+            "the CloudFormation console"
         )
     return str(change_set)
 
 
 def _find_change_set(cloudformation: Any, stack_name: str, name: str) -> str | None:
-    listed = cloudformation.list_change_sets(StackName=stack_name).get("Summaries", [])
-    return next((c["ChangeSetId"] for c in listed if c.get("ChangeSetName") == name), None)
+    request: dict[str, Any] = {"StackName": stack_name}
+    while True:  # ListChangeSets pages its answer
+        page = cloudformation.list_change_sets(**request)
+        for summary in page.get("Summaries", []):
+            if summary.get("ChangeSetName") == name:
+                return str(summary["ChangeSetId"])
+        token = page.get("NextToken")
+        if not token:
+            return None
+        request["NextToken"] = token
 
 
 def export_lines(variables: Mapping[str, str]) -> str:
@@ -378,6 +398,7 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     import boto3  # only here: the functions above take clients, so tests need no boto3 session
+    from botocore.exceptions import BotoCoreError, ClientError  # botocore comes with boto3
 
     bucket_region = args.bucket_region or args.region
     try:
@@ -393,8 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             role_arn=args.role_arn,
             update=not args.no_update,
         )
-    except PublishError as error:
-        print(f"publish_templates: {error}", file=sys.stderr)
+    except (PublishError, ClientError, BotoCoreError) as error:
+        # AccessDenied, throttling, no network...: one line, like the operators' own errors
+        print(f"publish_templates: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     variables = result.variables()
     if args.env_file is not None:

@@ -564,12 +564,34 @@ class Worker:
                         note="not acknowledged; CodePipeline dispatches them again",
                     )
                     break
-                self.process_job(job)
+                self._process_job_safely(job)
             more = max_polls is None or polls < max_polls
             if not jobs and more and not self._stop.is_set():
                 self._pause(self.config.poll_interval, interruptible=True)
         log(logging.INFO, "worker.stopped", polls=polls)
         return 0
+
+    def _process_job_safely(self, job: Mapping[str, Any]) -> str:
+        """`process_job`, but nothing one job throws may stop the polling loop."""
+        try:
+            return self.process_job(job)
+        except Exception as exc:
+            job_id = job.get("id")
+            log(logging.ERROR, "job.crashed", job_id=job_id, error=describe_error(exc))
+            if job_id is None:
+                return "failed"
+            try:
+                return self._report_failure(
+                    str(job_id), "JobFailed", f"internal job worker error: {describe_error(exc)}"
+                )
+            except Exception as report_exc:  # reporting is best effort; keep polling
+                log(
+                    logging.ERROR,
+                    "job.report_failed",
+                    job_id=job_id,
+                    error=describe_error(report_exc),
+                )
+                return "failed"
 
     def process_job(self, job: Mapping[str, Any]) -> str:
         """Acknowledge and work one polled job. Returns skipped|succeeded|in_progress|failed."""
@@ -610,9 +632,12 @@ class Worker:
             params["outputVariables"] = dict(success.output_variables)
         try:
             self.call(self.codepipeline.put_job_success_result, **params)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             log(logging.ERROR, "job.report_failed", job_id=job_id, error=describe_error(exc))
-            if error_code(exc) in {"InvalidJobStateException", "JobNotFoundException"}:
+            if isinstance(exc, ClientError) and error_code(exc) in {
+                "InvalidJobStateException",
+                "JobNotFoundException",
+            }:
                 return "failed"
             return self._report_failure(
                 job_id, "JobFailed", f"could not report success: {describe_error(exc)}"

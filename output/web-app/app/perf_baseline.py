@@ -434,6 +434,26 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """botocore's errors (AccessDenied, throttling, no network, no credentials...), if present."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - boto3 always brings botocore
+        return ()
+    return (ClientError, BotoCoreError)
+
+
+def _describe_aws_error(error: Exception) -> str:
+    details = getattr(error, "response", None)
+    if isinstance(details, dict) and details.get("Error"):
+        code = details["Error"].get("Code", "")
+        message = details["Error"].get("Message", "") or str(error)
+        text = f"{code}: {message}" if code else message
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return " ".join(text.split())  # one line
+
+
 def main(
     argv: Sequence[str] | None = None,
     store_factory: Callable[[str], BaselineStore] = s3_store,
@@ -443,6 +463,14 @@ def main(
         return run_compare(args, store_factory(args.bucket))
     except ResultsError as error:
         print(f"perf_baseline: {error}", file=sys.stderr)
+        return 2
+    except _aws_errors() as error:  # exit 1 is only for a regression: S3 trouble is "unusable"
+        where = f"s3://{args.bucket}/{baseline_key(args.pipeline, args.environment)}"
+        print(
+            f"perf_baseline: cannot read or write the baseline {where}: "
+            f"{_describe_aws_error(error)}",
+            file=sys.stderr,
+        )
         return 2
 
 
