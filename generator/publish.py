@@ -254,22 +254,12 @@ def expected_output(
     return Fresh(template_format, specs, sets, catalog)
 
 
-def read_tree(folder: Path) -> dict[str, bytes]:
-    if not folder.is_dir():
-        return {}
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def stale_files(out_dir: Path, fresh: Fresh) -> list[str]:
     """Files of `out_dir` that a fresh build would write differently, add or remove."""
     problems = []
     expected = [*fresh.sets, fresh.catalog]
     for rendered in expected:
-        on_disk = read_tree(out_dir / rendered.pipeline)
+        on_disk = writer.read_tree(out_dir / rendered.pipeline)
         for relative in sorted(set(on_disk) | set(rendered.files)):
             where = f"{out_dir / rendered.pipeline / relative}"
             if relative not in on_disk:

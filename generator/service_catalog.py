@@ -55,7 +55,7 @@ from troposphere.servicecatalog import (
     TagOptionAssociation,
 )
 
-from generator import __version__
+from generator import __version__, limits
 from generator.assembly.assemble import TEMPLATE_BUCKET, TEMPLATE_PREFIX, TEMPLATE_REGION
 from generator.assembly.stack import RootParameter, pascal
 from generator.components.iam import (
@@ -88,35 +88,10 @@ TAG_OPTION_LIMIT = 200
 # -- reading rendered templates --------------------------------------------------------------
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """CloudFormation YAML: short-form intrinsics become their long form. libyaml's parser
-    when PyYAML has it: the pure-Python one takes 0.1 s a template."""
-
-
-def _intrinsic(loader: Any, suffix: str, node: yaml.Node) -> Any:
-    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_Loader.add_multi_constructor("!", _intrinsic)
-
-
 def parse_template(relative: str, data: bytes) -> dict[str, Any]:
     """A rendered template (YAML or JSON, by its name) as the dict it was rendered from."""
-    if relative.endswith(".json"):
-        document = json.loads(data)
-    else:
-        document = yaml.load(data.decode(), Loader=_Loader)  # a SafeLoader
-    if not isinstance(document, dict):
+    document = limits.parse(relative, data)
+    if not document:
         raise AssemblyError(f"{relative} is not a template")
     return document
 

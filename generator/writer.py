@@ -76,6 +76,17 @@ def write_tree(base: Path, files: Mapping[str, bytes]) -> None:
             path.chmod(0o644)
 
 
+def read_tree(folder: Path) -> dict[str, bytes]:
+    """Relative path -> bytes of every file below `folder` (nothing if it is missing)."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 def is_pipeline_output(folder: Path) -> bool:
     return folder.is_dir() and any((folder / root_file(f)).is_file() for f in ("yaml", "json"))
 

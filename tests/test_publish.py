@@ -510,7 +510,7 @@ def test_stale_output_is_refused_and_nothing_uploaded(
 ) -> None:
     stale = tmp_path / "output"
     for folder in output.iterdir():
-        writer.write_tree(stale / folder.name, publish.read_tree(folder))
+        writer.write_tree(stale / folder.name, writer.read_tree(folder))
     (stale / "web-app" / "stacks" / "iam.yaml").write_text("# edited by hand\n")
     result = run(
         *map(str, SPECS), "--out", str(stale), "--bucket", BUCKET, "--endpoint-url", endpoint

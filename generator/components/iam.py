@@ -20,12 +20,13 @@ from troposphere import GetAtt, Sub, iam
 
 from generator.assembly.stack import ChildStack
 from generator.errors import AssemblyError
+from generator.limits import MAX_MANAGED_POLICIES_PER_ROLE
 
 POLICY_VERSION = "2012-10-17"
 # IAM counts a managed policy without white space, at most 6,144 characters; stay 15% below, as
 # generator/limits.py does: intrinsic functions grow when CloudFormation resolves them.
 POLICY_CHARACTERS = 5_200
-MAX_MANAGED_POLICIES = 10  # IAM's default quota of managed policies attached to one role
+MAX_MANAGED_POLICIES = MAX_MANAGED_POLICIES_PER_ROLE  # IAM's default quota
 Statements = list[dict[str, Any]]  # policy statements as plain JSON
 
 

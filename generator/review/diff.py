@@ -180,7 +180,7 @@ def compare_trees(old: Path, new: Path, *, only: Collection[str] | None = None) 
         names = set(only)
     pipelines = []
     for name in sorted(names):
-        before, after = _read_tree(old / name), _read_tree(new / name)
+        before, after = writer.read_tree(old / name), writer.read_tree(new / name)
         files = tuple(
             item
             for relative in sorted(set(before) | set(after))
@@ -196,16 +196,6 @@ def _folders(root: Path) -> set[str]:
     if not root.is_dir():
         return set()
     return {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
-
-
-def _read_tree(folder: Path) -> dict[str, bytes]:
-    if not folder.is_dir():
-        return {}
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def compare_file(relative: str, old: bytes | None, new: bytes | None) -> FileDiff | None:
